@@ -1,0 +1,68 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Compiler settings shared by every Swift target: Swift 6 language mode (strict concurrency) plus
+// the upcoming features Hummingbird builds with, so that imports and existentials stay explicit.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Larder",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Larder", targets: ["Larder"]),
+        .library(name: "LarderTesting", targets: ["LarderTesting"]),
+        .executable(name: "larder", targets: ["larder"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
+    ],
+    targets: [
+        // Layer 1: the C library. Only LarderStorage imports it.
+        .systemLibrary(
+            name: "CLMDB",
+            pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"])]
+        ),
+        // Layer 2: the storage core (environment, tables, transactions, the single writer).
+        .target(
+            name: "LarderStorage",
+            dependencies: ["CLMDB"],
+            swiftSettings: strictSettings
+        ),
+        // Layers 3 and 4: domain stores and the one write path.
+        .target(
+            name: "Larder",
+            dependencies: [
+                "LarderStorage",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "LarderTesting",
+            dependencies: ["Larder", "LarderStorage"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "larder",
+            dependencies: ["Larder"],
+            path: "Tools/larder",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LarderStorageTests",
+            dependencies: ["LarderStorage", "LarderTesting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LarderTests",
+            dependencies: ["Larder", "LarderTesting", "larder"],
+            swiftSettings: strictSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,255 @@
+internal import CLMDB
+import Dispatch
+import Synchronization
+
+/// One LMDB environment: a directory holding one memory-mapped file with named tables.
+///
+/// ```swift
+/// let environment = try Environment.open(at: "/var/lib/kitchen/larder", tables: ["audit", "meta"])
+/// let audit = try environment.table("audit", key: UInt64.self, value: [UInt8].self)
+/// try environment.write { txn in try txn.put(audit, 1, [0x01]) }
+/// let first = try environment.read { txn in try txn.get(audit, 1) }
+/// ```
+///
+/// - Reads run on the calling thread in an MVCC snapshot; the writer never blocks them.
+/// - Writes are serialized through one writer thread, which may commit several queued writes in
+///   one transaction (group commit). Every caller is answered after the commit is durable.
+/// - Closures are not re-entrant: a `read` or `write` inside another one is a programmer error and
+///   stops with a clear message (it could otherwise deadlock).
+///
+/// Wraps [`mdb_env_open`](http://www.lmdb.tech/doc/group__mdb.html#ga32a193c6bf4d7d5c5d579e71f22e9340),
+/// opened with `MDB_NOTLS` so that read transactions are not tied to threads.
+public final class Environment: Sendable {
+    /// The options of one environment.
+    public struct Options: Sendable, Hashable {
+        public var limits = Limits()
+        public var durability = Durability.durable
+        /// Open read-only (`MDB_RDONLY`): no writer, no table creation; works while another
+        /// process writes. A missing store is NOT_FOUND and is not created.
+        public var readOnly = false
+        public var breaker = BreakerPolicy()
+
+        public init(limits: Limits = Limits(), durability: Durability = .durable, readOnly: Bool = false,
+                    breaker: BreakerPolicy = BreakerPolicy()) {
+            self.limits = limits
+            self.durability = durability
+            self.readOnly = readOnly
+            self.breaker = breaker
+        }
+    }
+
+    let handle: EnvironmentHandle
+    private let writer: Writer?
+    public let options: Options
+    private let closed = Atomic<Bool>(false)
+
+    /// The resolved directory of the environment.
+    public var path: String { handle.path }
+
+    private init(handle: EnvironmentHandle, options: Options) {
+        self.handle = handle
+        self.options = options
+        self.writer = options.readOnly ? nil : Writer(handle: handle, breakerPolicy: options.breaker)
+    }
+
+    /// Opens (creating when writable and missing) the environment in directory `path` and the
+    /// named tables in it.
+    ///
+    /// - throws: VALIDATION_FAILED for invalid limits or a path already open in this process;
+    ///   NOT_FOUND for a read-only open of a missing store; PERSISTENCE_ERROR when LMDB cannot open.
+    public static func open(at path: String, options: Options = Options(), tables: [String]) throws(LarderError) -> Environment {
+        let handle = try EnvironmentHandle(path: path, limits: options.limits, durability: options.durability,
+                                           readOnly: options.readOnly, tableNames: tables)
+        return Environment(handle: handle, options: options)
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Finishes queued writes, then closes the environment. Idempotent. Using the environment
+    /// afterwards is a programmer error.
+    public func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        writer?.stop()
+        // Wait for readers still inside a transaction to finish before the handle goes.
+        handle.gate.exclusive { handle.close() }
+    }
+
+    /// The typed table named `name`, declared at open.
+    ///
+    /// - throws: NOT_FOUND when no such table exists (it was not declared, or a read-only open
+    ///   found a store made before the table existed).
+    public func table<K: OrderedKey, V: StoredValue>(_ name: String, key: K.Type = K.self, value: V.Type = V.self) throws(LarderError) -> Table<K, V> {
+        guard let dbi = handle.tables[name] else {
+            throw LarderError(.notFound, "The store at \(path) has no table named \(name).", failurePoint: .open)
+        }
+        return Table(name: name, dbi: dbi)
+    }
+
+    /// Whether a table of that name exists.
+    public func hasTable(_ name: String) -> Bool { handle.tables[name] != nil }
+
+    // MARK: Reading
+
+    /// Runs `body` in a read-only snapshot on the calling thread.
+    ///
+    /// Any number of reads run at once, from any thread or task, and none waits for the writer.
+    /// The transaction is invalid once `body` returns: copy out what you need.
+    ///
+    /// - throws: whatever `body` throws; STORAGE_UNAVAILABLE when every reader slot is taken.
+    public func read<R>(_ body: (ReadTransaction) throws -> R) throws -> R {
+        precondition(!closed.load(ordering: .acquiring), "Environment.read after close()")
+        precondition(TransactionScope.current == .none,
+                     "Environment.read inside another read or write closure: use the transaction you were given.")
+        handle.gate.enterShared()
+        TransactionScope.set(.read)
+        defer {
+            TransactionScope.set(.none)
+            handle.gate.leaveShared()
+        }
+        let txn = try handle.beginTransaction(parent: nil, readOnly: true)
+        let transaction = ReadTransaction(handle: handle, txn: txn)
+        defer {
+            transaction.invalidate()
+            mdb_txn_abort(txn)
+        }
+        return try body(transaction)
+    }
+
+    // MARK: Writing
+
+    /// Runs `body` in the write transaction and returns once its changes are durable (with
+    /// ``Durability/durable``). If `body` throws, nothing it wrote is kept and the error is rethrown.
+    ///
+    /// Blocks the calling thread while waiting for the writer and the disk; from async code use
+    /// ``write(_:)-(@Sendable(WriteTransaction)->R)`` instead. `body` may run more than once (after
+    /// the map grows), so it must have no effects outside the transaction.
+    ///
+    /// - throws: whatever `body` throws; STORAGE_UNAVAILABLE when the map is at its maximum, the
+    ///   disk is full, or the write breaker is open; PERSISTENCE_ERROR when LMDB fails to commit.
+    @discardableResult
+    public func write<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
+        precondition(TransactionScope.current == .none,
+                     "Environment.write inside a read or write closure would deadlock: use the transaction you were given.")
+        return try withoutActuallyEscaping(body) { escapable in
+            let box = OutcomeBox<R>()
+            let done = DispatchSemaphore(value: 0)
+            let request = WriteRequest(
+                run: { txn in box.run { try escapable(txn) } },
+                finish: { error in
+                    if let error { box.fail(error) }
+                    done.signal()
+                })
+            try submit(request)
+            done.wait()
+            return try box.take()
+        }
+    }
+
+    /// Runs `body` in the write transaction, suspending (not blocking a thread of Swift's
+    /// cooperative pool) until its changes are durable. See ``write(_:)-(WriteTransaction)->R``.
+    @discardableResult
+    public func write<R: Sendable>(_ body: @escaping @Sendable (WriteTransaction) throws -> R) async throws -> R {
+        let box = OutcomeBox<R>()
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
+            let request = WriteRequest(
+                run: { txn in box.run { try body(txn) } },
+                finish: { error in
+                    if let error { box.fail(error) }
+                    continuation.resume(with: Result { try box.take() })
+                })
+            do {
+                try submit(request)
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+
+    private func submit(_ request: WriteRequest) throws(LarderError) {
+        precondition(!closed.load(ordering: .acquiring), "Environment.write after close()")
+        guard let writer else {
+            throw LarderError(.permissionDenied, "The store at \(path) is open read-only.", failurePoint: .persist)
+        }
+        try writer.submit(request)
+    }
+
+    // MARK: State
+
+    /// Map size, use and readers, as of now.
+    public func info() -> EnvironmentInfo {
+        var info = MDB_envinfo()
+        mdb_env_info(handle.env, &info)
+        var stat = MDB_stat()
+        mdb_env_stat(handle.env, &stat)
+        return EnvironmentInfo(
+            path: path,
+            mapSizeBytes: info.me_mapsize,
+            mapSizeBytesMax: handle.limits.mapSizeBytesMax,
+            mapUsedBytes: (info.me_last_pgno + 1) * Int(stat.ms_psize),
+            pageSizeBytes: Int(stat.ms_psize),
+            readersUsed: Int(info.me_numreaders),
+            readersMax: Int(info.me_maxreaders),
+            lastTransactionID: info.me_last_txnid,
+            keySizeBytesMax: handle.keySizeBytesMax,
+            readOnly: options.readOnly,
+            durability: options.durability,
+            breaker: writer?.breakerState ?? .closed
+        )
+    }
+
+    /// What the writer has done since open (zeros when read-only).
+    public var writerStatistics: WriterStatistics { writer?.statistics ?? WriterStatistics() }
+
+    /// A compacting (or plain) copy of the environment into directory `destination`, taken while
+    /// writers run. Wraps `mdb_env_copy2`. The destination must not hold a store yet.
+    public func copy(to destination: String, compact: Bool = true) throws(LarderError) {
+        try EnvironmentCopy.prepare(destination)
+        let rc = mdb_env_copy2(handle.env, destination, compact ? UInt32(MDB_CP_COMPACT) : 0)
+        try check(rc, "mdb_env_copy2")
+    }
+}
+
+/// A snapshot of an environment's size and use.
+public struct EnvironmentInfo: Sendable, Hashable {
+    public let path: String
+    public let mapSizeBytes: Int
+    public let mapSizeBytesMax: Int
+    /// Bytes of the map in use (up to the last used page).
+    public let mapUsedBytes: Int
+    public let pageSizeBytes: Int
+    public let readersUsed: Int
+    public let readersMax: Int
+    public let lastTransactionID: Int
+    public let keySizeBytesMax: Int
+    public let readOnly: Bool
+    public let durability: Durability
+    public let breaker: BreakerState
+
+    /// Use of the maximum map, 0...1.
+    public var mapUseFraction: Double { Double(mapUsedBytes) / Double(mapSizeBytesMax) }
+}
+
+/// Holds a closure's outcome until its caller takes it.
+final class OutcomeBox<R>: @unchecked Sendable {
+    private var outcome: Result<R, any Error>?
+
+    /// Runs the closure; returns whether it succeeded.
+    func run(_ body: () throws -> R) -> Bool {
+        do {
+            outcome = .success(try body())
+            return true
+        } catch {
+            outcome = .failure(error)
+            return false
+        }
+    }
+
+    func fail(_ error: any Error) { outcome = .failure(error) }
+
+    func take() throws -> R {
+        guard let outcome else { preconditionFailure("a write finished without an outcome") }
+        return try outcome.get()
+    }
+}

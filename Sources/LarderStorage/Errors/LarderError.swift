@@ -1,0 +1,233 @@
+/// The one error type every Larder layer throws: the storage core, the domain stores, the admin
+/// server and the `larder` tool all report failures with it, and render it the same way.
+///
+/// Match on the code:
+/// ```swift
+/// do {
+///     try store.write(context) { txn in … }
+/// } catch let error as LarderError where error.code == .conflict {
+///     // refresh and retry
+/// }
+/// // or: catch LarderError.Code.conflict { … }
+/// ```
+///
+/// The contract (code, HTTP status, retryability) is the table of DESIGN.md section 5; the JSON body
+/// is ``jsonBody`` and is the only rendering the admin server and the CLI use.
+public struct LarderError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What went wrong, as a stable, machine-readable code.
+    public var code: Code
+    /// A human-readable sentence; it names the offending value where there is one.
+    public var message: String
+    /// The canonical failure class (validation, persistence, audit, …).
+    public var failureClass: FailureClass
+    /// Where in the operation the failure happened, e.g. `validation`, `commit`, `audit_write`.
+    public var failurePoint: FailurePoint
+    /// Whether a transaction was open and was rolled back. Every Larder failure leaves nothing
+    /// written; this says whether there was something to roll back.
+    public var transactionRolledBack: Bool
+    /// Whether the same request may succeed later without changes (after a refresh for CONFLICT).
+    public var retryable: Bool
+    /// For retryable capacity errors: when to try again, in seconds.
+    public var retryAfterSeconds: Int?
+    /// The request this failure belongs to, when one is known.
+    public var requestID: String?
+
+    public init(
+        _ code: Code,
+        _ message: String,
+        failureClass: FailureClass? = nil,
+        failurePoint: FailurePoint = .validation,
+        transactionRolledBack: Bool = false,
+        retryable: Bool? = nil,
+        retryAfterSeconds: Int? = nil,
+        requestID: String? = nil
+    ) {
+        self.code = code
+        self.message = message
+        self.failureClass = failureClass ?? code.defaultFailureClass
+        self.failurePoint = failurePoint
+        self.transactionRolledBack = transactionRolledBack
+        self.retryable = retryable ?? code.isRetryable
+        self.retryAfterSeconds = retryAfterSeconds ?? code.defaultRetryAfterSeconds
+        self.requestID = requestID
+    }
+
+    /// The HTTP status this error is served with.
+    public var httpStatus: Int { code.httpStatus }
+
+    public var description: String {
+        var text = "\(code.rawValue): \(message)"
+        if let requestID { text += " (request \(requestID))" }
+        return text
+    }
+
+    /// A copy that names the request, unless one is named already.
+    public func withRequestID(_ requestID: String?) -> LarderError {
+        var copy = self
+        if copy.requestID == nil { copy.requestID = requestID }
+        return copy
+    }
+
+    /// A copy that records whether a transaction was rolled back.
+    public func rolledBack(_ value: Bool = true) -> LarderError {
+        var copy = self
+        copy.transactionRolledBack = value
+        return copy
+    }
+}
+
+extension LarderError {
+    /// The error codes of DESIGN.md section 5. A struct rather than an enum so that adding a code
+    /// later is not a source break for clients that switch over them.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        /// Bad input; nothing written.
+        public static let validationFailed = Code(rawValue: "VALIDATION_FAILED")
+        /// Missing, malformed or expired token.
+        public static let authRequired = Code(rawValue: "AUTH_REQUIRED")
+        /// The role or token scope does not allow it.
+        public static let permissionDenied = Code(rawValue: "PERMISSION_DENIED")
+        /// No such record or route.
+        public static let notFound = Code(rawValue: "NOT_FOUND")
+        /// HTTP only: the method is not allowed on a read-only server.
+        public static let methodNotAllowed = Code(rawValue: "METHOD_NOT_ALLOWED")
+        /// Stale version, illegal transition, or a decisionID reused with another request.
+        public static let conflict = Code(rawValue: "CONFLICT")
+        /// Amount overflow or a balance rule violated.
+        public static let computeError = Code(rawValue: "COMPUTE_ERROR")
+        /// The admin request budget is spent.
+        public static let rateLimited = Code(rawValue: "RATE_LIMITED")
+        /// LMDB failed; the transaction was rolled back.
+        public static let persistenceError = Code(rawValue: "PERSISTENCE_ERROR")
+        /// The audit record could not be written; the transaction was rolled back.
+        public static let auditFailed = Code(rawValue: "AUDIT_FAILED")
+        /// Disk or map full, or the write breaker is open.
+        public static let storageUnavailable = Code(rawValue: "STORAGE_UNAVAILABLE")
+
+        /// Every code of the contract, in the order of DESIGN.md section 5.
+        public static let allCases: [Code] = [
+            .validationFailed, .authRequired, .permissionDenied, .notFound, .methodNotAllowed,
+            .conflict, .computeError, .rateLimited, .persistenceError, .auditFailed, .storageUnavailable,
+        ]
+
+        public var description: String { rawValue }
+
+        /// Lets `catch LarderError.Code.conflict { … }` match any error carrying this code.
+        public static func ~= (code: Code, error: any Error) -> Bool {
+            (error as? LarderError)?.code == code
+        }
+
+        /// The HTTP status the admin server answers with.
+        public var httpStatus: Int {
+            switch self {
+            case .validationFailed: 400
+            case .authRequired: 401
+            case .permissionDenied: 403
+            case .notFound: 404
+            case .methodNotAllowed: 405
+            case .conflict: 409
+            case .computeError: 422
+            case .rateLimited: 429
+            case .storageUnavailable: 503
+            default: 500
+            }
+        }
+
+        /// Whether a client may retry the same request (CONFLICT only after a refresh).
+        public var isRetryable: Bool {
+            switch self {
+            case .conflict, .rateLimited, .storageUnavailable: true
+            default: false
+            }
+        }
+
+        /// The `Retry-After` hint for capacity errors.
+        public var defaultRetryAfterSeconds: Int? {
+            switch self {
+            case .storageUnavailable: 30
+            case .rateLimited: 60
+            default: nil
+            }
+        }
+
+        /// The failure class a code belongs to unless the thrower says otherwise.
+        public var defaultFailureClass: FailureClass {
+            switch self {
+            case .validationFailed, .authRequired, .permissionDenied, .methodNotAllowed, .rateLimited:
+                .validation
+            case .notFound: .dataInconsistency
+            case .conflict, .persistenceError, .storageUnavailable: .persistence
+            case .computeError: .compute
+            case .auditFailed: .audit
+            default: .persistence
+            }
+        }
+
+        /// The process exit status the `larder` tool uses for this code (0 is success).
+        public var exitStatus: Int32 {
+            switch self {
+            case .validationFailed: 2
+            case .authRequired, .permissionDenied: 3
+            case .notFound: 4
+            case .conflict: 5
+            case .computeError: 6
+            case .auditFailed: 7
+            case .storageUnavailable: 8
+            default: 9
+            }
+        }
+    }
+
+    /// The canonical failure classes of the failure and recovery semantics (seed A7.5).
+    public enum FailureClass: String, Hashable, Sendable, CaseIterable {
+        case validation = "Validation Failure"
+        case dataInconsistency = "Data Inconsistency"
+        case compute = "Compute Failure"
+        case persistence = "Persistence Failure"
+        case externalDependency = "External Dependency Failure"
+        case audit = "Audit Failure"
+    }
+
+    /// Where an operation failed: before compute (validation), during compute, at persist, at the
+    /// audit write, or at commit. Open-ended so domain stores can be more precise.
+    public struct FailurePoint: RawRepresentable, Hashable, Sendable, ExpressibleByStringLiteral {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public init(stringLiteral value: String) { self.rawValue = value }
+
+        public static let validation: FailurePoint = "validation"
+        public static let authorization: FailurePoint = "authorization"
+        public static let compute: FailurePoint = "compute"
+        public static let persist: FailurePoint = "persist"
+        public static let auditWrite: FailurePoint = "audit_write"
+        public static let commit: FailurePoint = "commit"
+        public static let read: FailurePoint = "read"
+        public static let open: FailurePoint = "open"
+    }
+}
+
+extension LarderError {
+    /// The JSON error body of the contract, byte for byte the same wherever it is rendered:
+    /// `{"success":false,"error_code":…,"message":…,"request_id":…,"details":{…}}`.
+    /// Keys come in a fixed order; `request_id` is `null` when unknown and `retry_after_seconds`
+    /// appears only when set.
+    public var jsonBody: String {
+        var json = JSONWriter()
+        json.object { body in
+            body.field("success", false)
+            body.field("error_code", code.rawValue)
+            body.field("message", message)
+            body.field("request_id", requestID)
+            body.object("details") { details in
+                details.field("failure_class", failureClass.rawValue)
+                details.field("failure_point", failurePoint.rawValue)
+                details.field("transaction_rolled_back", transactionRolledBack)
+                details.field("can_retry", retryable)
+                if let retryAfterSeconds { details.field("retry_after_seconds", retryAfterSeconds) }
+            }
+        }
+        return json.text
+    }
+}

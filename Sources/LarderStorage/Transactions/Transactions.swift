@@ -1,0 +1,260 @@
+internal import CLMDB
+
+/// A read-only view of the environment at one moment (an MVCC snapshot). Handed to the closure of
+/// ``Environment/read(_:)``; never blocked by the writer; invalid once the closure returns.
+///
+/// Every value read is copied out of the map, so nothing returned points into it.
+public class ReadTransaction {
+    let handle: EnvironmentHandle
+    let txn: OpaquePointer
+    private var valid = true
+
+    init(handle: EnvironmentHandle, txn: OpaquePointer) {
+        self.handle = handle
+        self.txn = txn
+    }
+
+    func invalidate() { valid = false }
+
+    @inline(__always)
+    func assertValid() {
+        precondition(valid, "A Larder transaction was used after its closure returned; transactions must not escape.")
+    }
+
+    // MARK: Point reads
+
+    /// The value stored under `key`, or nil.
+    ///
+    /// - throws: VALIDATION_FAILED for a key LMDB cannot hold; PERSISTENCE_ERROR when the stored
+    ///   bytes do not decode.
+    public func get<K, V>(_ table: Table<K, V>, _ key: K) throws(LarderError) -> V? {
+        guard let bytes = try getRaw(table.dbi, key: key.encodedKey, tableName: table.name) else { return nil }
+        return try V.decodeValue(bytes)
+    }
+
+    /// Whether `key` is present.
+    public func contains<K, V>(_ table: Table<K, V>, _ key: K) throws(LarderError) -> Bool {
+        try getRaw(table.dbi, key: key.encodedKey, tableName: table.name) != nil
+    }
+
+    func getRaw(_ dbi: MDB_dbi, key: [UInt8], tableName: String) throws(LarderError) -> [UInt8]? {
+        assertValid()
+        try handle.validateKey(key, table: tableName)
+        var data = MDB_val()
+        let rc: Int32 = key.withUnsafeBytes { raw in
+            var mkey = MDB_val(mv_size: raw.count, mv_data: UnsafeMutableRawPointer(mutating: raw.baseAddress))
+            return mdb_get(txn, dbi, &mkey, &data)
+        }
+        if rc == MDB_NOTFOUND { return nil }
+        try check(rc, "mdb_get")
+        return copy(data)
+    }
+
+    // MARK: Scans
+
+    /// Up to `limit` entries of `range`, in key order or reverse key order.
+    ///
+    /// ```swift
+    /// let newest = try txn.scan(auditTable, in: .all, direction: .backward, limit: 10)
+    /// ```
+    public func scan<K, V>(
+        _ table: Table<K, V>, in range: KeyRange<K> = .all, direction: ScanDirection = .forward, limit: Int
+    ) throws(LarderError) -> [Entry<K, V>] {
+        precondition(limit >= 0, "scan limit must not be negative")
+        var entries: [Entry<K, V>] = []
+        entries.reserveCapacity(Swift.min(limit, 1_024))
+        guard limit > 0 else { return entries }
+        try forEach(table, in: range, direction: direction) { (entry: Entry<K, V>) throws(LarderError) -> Bool in
+            entries.append(entry)
+            return entries.count < limit
+        }
+        return entries
+    }
+
+    /// Calls `body` for each entry of `range` until it returns false. Streams: memory stays
+    /// constant however large the range.
+    public func forEach<K, V>(
+        _ table: Table<K, V>, in range: KeyRange<K> = .all, direction: ScanDirection = .forward,
+        _ body: (Entry<K, V>) throws(LarderError) -> Bool
+    ) throws(LarderError) {
+        try forEachRaw(table.dbi, lower: range.lower, upper: range.upper, direction: direction) { key, value throws(LarderError) in
+            try body(Entry(key: try K.decodeKey(key), value: try V.decodeValue(value)))
+        }
+    }
+
+    /// The first (or last) entry of a table.
+    public func first<K, V>(_ table: Table<K, V>, in range: KeyRange<K> = .all) throws(LarderError) -> Entry<K, V>? {
+        try scan(table, in: range, direction: .forward, limit: 1).first
+    }
+
+    public func last<K, V>(_ table: Table<K, V>, in range: KeyRange<K> = .all) throws(LarderError) -> Entry<K, V>? {
+        try scan(table, in: range, direction: .backward, limit: 1).first
+    }
+
+    /// Raw, undecoded walk over encoded keys; used by scans and by verification.
+    func forEachRaw(
+        _ dbi: MDB_dbi, lower: [UInt8]?, upper: [UInt8]?, direction: ScanDirection,
+        _ body: ([UInt8], [UInt8]) throws(LarderError) -> Bool
+    ) throws(LarderError) {
+        assertValid()
+        var cursor: OpaquePointer?
+        try check(mdb_cursor_open(txn, dbi, &cursor), "mdb_cursor_open")
+        defer { mdb_cursor_close(cursor) }
+        var key = MDB_val()
+        var data = MDB_val()
+
+        func position(_ op: MDB_cursor_op) -> Int32 { mdb_cursor_get(cursor, &key, &data, op) }
+        func seek(_ bytes: [UInt8]) -> Int32 {
+            bytes.withUnsafeBytes { raw in
+                key = MDB_val(mv_size: raw.count, mv_data: UnsafeMutableRawPointer(mutating: raw.baseAddress))
+                return mdb_cursor_get(cursor, &key, &data, MDB_SET_RANGE)
+            }
+        }
+
+        var rc: Int32
+        switch direction {
+        case .forward:
+            rc = lower.map { seek($0) } ?? position(MDB_FIRST)
+        case .backward:
+            if let upper {
+                rc = seek(upper)
+                // SET_RANGE lands on the first key >= upper, which is outside the range.
+                rc = rc == MDB_NOTFOUND ? position(MDB_LAST) : (rc == MDB_SUCCESS ? position(MDB_PREV) : rc)
+            } else {
+                rc = position(MDB_LAST)
+            }
+        }
+        while rc == MDB_SUCCESS {
+            let keyBytes = copy(key)
+            switch direction {
+            case .forward:
+                if let upper, !keyBytes.lexicographicallyPrecedes(upper) { return }
+            case .backward:
+                if let lower, keyBytes.lexicographicallyPrecedes(lower) { return }
+            }
+            guard try body(keyBytes, copy(data)) else { return }
+            rc = position(direction == .forward ? MDB_NEXT : MDB_PREV)
+        }
+        if rc != MDB_NOTFOUND { try check(rc, "mdb_cursor_get") }
+    }
+
+    // MARK: Statistics
+
+    /// Entry count and pages of a table, as of this snapshot.
+    public func statistics<K, V>(_ table: Table<K, V>) throws(LarderError) -> TableStatistics {
+        try statistics(dbi: table.dbi, name: table.name)
+    }
+
+    /// Statistics for every table the environment declared, by name.
+    public func allStatistics() throws(LarderError) -> [TableStatistics] {
+        var result: [TableStatistics] = []
+        for (name, dbi) in handle.tables.sorted(by: { $0.key < $1.key }) {
+            result.append(try statistics(dbi: dbi, name: name))
+        }
+        return result
+    }
+
+    func statistics(dbi: MDB_dbi, name: String) throws(LarderError) -> TableStatistics {
+        assertValid()
+        var stat = MDB_stat()
+        try check(mdb_stat(txn, dbi, &stat), "mdb_stat")
+        return TableStatistics(name: name, entries: stat.ms_entries, depth: Int(stat.ms_depth),
+                               branchPages: stat.ms_branch_pages, leafPages: stat.ms_leaf_pages,
+                               overflowPages: stat.ms_overflow_pages)
+    }
+
+    private func copy(_ val: MDB_val) -> [UInt8] {
+        guard val.mv_size > 0, let base = val.mv_data else { return [] }
+        return Array(UnsafeRawBufferPointer(start: base, count: val.mv_size))
+    }
+}
+
+/// The one write transaction of the environment, handed to the closure of
+/// ``Environment/write(_:)``. Reads see this transaction's own writes.
+///
+/// If the closure throws, nothing it wrote is kept. When the map fills up, the writer grows it and
+/// runs the closure again from the start, so a closure must have no effects outside the
+/// transaction.
+public final class WriteTransaction: ReadTransaction {
+    /// How many puts and deletes this transaction made (including failed attempts).
+    public private(set) var mutationCount = 0
+    /// Set when a put hit MDB_MAP_FULL: the writer grows the map and retries, whatever the
+    /// closure did with the error.
+    private(set) var hitMapFull = false
+    /// Set when LMDB failed a write: the transaction cannot commit, whatever the closure did.
+    private(set) var brokenBy: LarderError?
+
+    /// How a put treats an existing key.
+    public enum PutMode: Sendable {
+        /// Insert or replace.
+        case upsert
+        /// Insert only; an existing key is left alone and `put` returns false.
+        case insertNew
+        /// The key is greater than every key in the table (append order, the fastest insert);
+        /// a key out of order returns false.
+        case append
+    }
+
+    /// Stores `value` under `key`.
+    ///
+    /// - returns: false when `mode` is ``PutMode/insertNew`` and the key exists, or ``PutMode/append``
+    ///   and the key is not the greatest; true when written.
+    /// - throws: VALIDATION_FAILED for an empty, oversized key or an oversized value;
+    ///   STORAGE_UNAVAILABLE when the map is at its maximum.
+    @discardableResult
+    public func put<K, V>(_ table: Table<K, V>, _ key: K, _ value: V, mode: PutMode = .upsert) throws(LarderError) -> Bool {
+        try putRaw(table.dbi, key: key.encodedKey, value: value.encodeValue(), mode: mode, tableName: table.name)
+    }
+
+    /// Deletes `key`; returns whether it was there.
+    @discardableResult
+    public func delete<K, V>(_ table: Table<K, V>, _ key: K) throws(LarderError) -> Bool {
+        try deleteRaw(table.dbi, key: key.encodedKey, tableName: table.name)
+    }
+
+    func putRaw(_ dbi: MDB_dbi, key: [UInt8], value: [UInt8], mode: PutMode, tableName: String) throws(LarderError) -> Bool {
+        assertValid()
+        try handle.validateKey(key, table: tableName)
+        guard value.count <= handle.limits.valueSizeBytesMax else {
+            throw LarderError(.validationFailed,
+                              "A value of \(value.count) bytes for table \(tableName) exceeds valueSizeBytesMax \(handle.limits.valueSizeBytesMax).")
+        }
+        mutationCount += 1
+        let flags: UInt32 = switch mode {
+        case .upsert: 0
+        case .insertNew: UInt32(MDB_NOOVERWRITE)
+        case .append: UInt32(MDB_APPEND)
+        }
+        let rc: Int32 = key.withUnsafeBytes { rawKey in
+            value.withUnsafeBytes { rawValue in
+                var mkey = MDB_val(mv_size: rawKey.count, mv_data: UnsafeMutableRawPointer(mutating: rawKey.baseAddress))
+                var mdata = MDB_val(mv_size: rawValue.count, mv_data: UnsafeMutableRawPointer(mutating: rawValue.baseAddress))
+                return mdb_put(txn, dbi, &mkey, &mdata, flags)
+            }
+        }
+        if rc == MDB_KEYEXIST, mode != .upsert { return false }
+        try noteFailure(rc, "mdb_put")
+        return true
+    }
+
+    func deleteRaw(_ dbi: MDB_dbi, key: [UInt8], tableName: String) throws(LarderError) -> Bool {
+        assertValid()
+        try handle.validateKey(key, table: tableName)
+        mutationCount += 1
+        let rc: Int32 = key.withUnsafeBytes { rawKey in
+            var mkey = MDB_val(mv_size: rawKey.count, mv_data: UnsafeMutableRawPointer(mutating: rawKey.baseAddress))
+            return mdb_del(txn, dbi, &mkey, nil)
+        }
+        if rc == MDB_NOTFOUND { return false }
+        try noteFailure(rc, "mdb_del")
+        return true
+    }
+
+    private func noteFailure(_ rc: Int32, _ operation: StaticString) throws(LarderError) {
+        guard rc != MDB_SUCCESS else { return }
+        if rc == MDB_MAP_FULL { hitMapFull = true }
+        let error = lmdbFailure(rc, operation)
+        if brokenBy == nil { brokenBy = error }
+        throw error
+    }
+}

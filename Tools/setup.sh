@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what Larder needs from Debian/Ubuntu packages when it is missing:
+# liblmdb-dev (headers + library), lmdb-utils (mdb_stat, mdb_dump, used by tests and docs)
+# and libsqlite3-dev (the SQLite contestant of the benchmark harness).
+# Idempotent: does nothing when everything is present.
+set -euo pipefail
+
+missing=()
+[ -f /usr/include/lmdb.h ] || missing+=(liblmdb-dev)
+command -v mdb_stat >/dev/null 2>&1 || missing+=(lmdb-utils)
+[ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo_cmd=(sudo); else
+    echo "setup: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq >/dev/null || true
+"${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
