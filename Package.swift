@@ -53,6 +53,13 @@ let package = Package(
             path: "Tools/larder",
             swiftSettings: strictSettings
         ),
+        // A second process for the multi-process tests.
+        .executableTarget(
+            name: "larder-fixture",
+            dependencies: ["Larder"],
+            path: "Tests/Fixtures/larder-fixture",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "LarderStorageTests",
             dependencies: ["LarderStorage", "LarderTesting"],
@@ -60,7 +67,10 @@ let package = Package(
         ),
         .testTarget(
             name: "LarderTests",
-            dependencies: ["Larder", "LarderTesting", "larder"],
+            dependencies: [
+                "Larder", "LarderTesting", "larder", "larder-fixture",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings
         ),
     ],

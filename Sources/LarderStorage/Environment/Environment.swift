@@ -253,3 +253,29 @@ final class OutcomeBox<R>: @unchecked Sendable {
         return try outcome.get()
     }
 }
+
+// MARK: Test-only raw access
+
+extension Environment {
+    /// Test-only: writes raw bytes into a table, bypassing every rule above the storage core.
+    /// Used to corrupt a copy of a store and prove that verify notices.
+    @_spi(Testing)
+    public func rawPut(table name: String, key: [UInt8], value: [UInt8]) throws {
+        guard let dbi = handle.tables[name] else { throw LarderError(.notFound, "no table \(name)") }
+        try write { txn in _ = try txn.putRaw(dbi, key: key, value: value, mode: .upsert, tableName: name) }
+    }
+
+    /// Test-only: deletes a raw key from a table.
+    @_spi(Testing)
+    public func rawDelete(table name: String, key: [UInt8]) throws {
+        guard let dbi = handle.tables[name] else { throw LarderError(.notFound, "no table \(name)") }
+        try write { txn in _ = try txn.deleteRaw(dbi, key: key, tableName: name) }
+    }
+
+    /// Test-only: reads raw bytes from a table.
+    @_spi(Testing)
+    public func rawGet(table name: String, key: [UInt8]) throws -> [UInt8]? {
+        guard let dbi = handle.tables[name] else { throw LarderError(.notFound, "no table \(name)") }
+        return try read { txn in try txn.getRaw(dbi, key: key, tableName: name) }
+    }
+}

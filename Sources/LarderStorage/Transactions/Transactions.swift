@@ -258,3 +258,12 @@ public final class WriteTransaction: ReadTransaction {
         throw error
     }
 }
+
+extension WriteTransaction {
+    /// Test-only: writes raw bytes into a named table inside this transaction.
+    @_spi(Testing)
+    public func rawPut(tableNamed name: String, key: [UInt8], value: [UInt8]) throws(LarderError) {
+        guard let dbi = handle.tables[name] else { throw LarderError(.notFound, "no table \(name)") }
+        _ = try putRaw(dbi, key: key, value: value, mode: .upsert, tableName: name)
+    }
+}

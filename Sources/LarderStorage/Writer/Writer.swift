@@ -308,6 +308,8 @@ public struct WriterStatistics: Sendable, Hashable {
     public var commitLatencyTotal: Duration = .zero
     /// Commit latencies by bucket.
     public var commitLatencies = LatencyHistogram()
+
+    public init() {}
 }
 
 /// A fixed-bucket latency histogram (Prometheus style: cumulative upper bounds in seconds).

@@ -1,0 +1,200 @@
+/// A page of audit records and the cursor that continues after it.
+public struct AuditPage: Sendable, Hashable {
+    public let records: [AuditEntry]
+    /// Pass back to get the next page; nil when this page is the last.
+    public let nextCursor: String?
+}
+
+/// Reads the audit log in one snapshot: by sequence, by requestID, by correlation reference and
+/// by time, each paged with a limit and a cursor. There is no API that changes or removes a record.
+///
+/// ```swift
+/// let trail = try store.read { view in try view.audit.records(requestID: "req-8812", limit: 100) }
+/// ```
+public struct AuditLog {
+    let txn: ReadTransaction
+    let tables: StoreTables
+
+    /// Records per page at most.
+    public static let recordsPerPageMax = 1_000
+
+    /// The newest record's seq and chain hash (``ChainHead/empty`` for an empty log), read from
+    /// the log itself.
+    public func head() throws(LarderError) -> ChainHead {
+        guard let last = try txn.last(tables.audit) else { return .empty }
+        let parts = try AuditEntry.split(last.value)
+        return ChainHead(seq: last.key, chainHash: parts.chain)
+    }
+
+    /// How many records the log holds.
+    public func count() throws(LarderError) -> Int { try txn.statistics(tables.audit).entries }
+
+    /// One record, or nil.
+    public func record(seq: UInt64) throws(LarderError) -> AuditEntry? {
+        guard let value = try txn.get(tables.audit, seq) else { return nil }
+        return try AuditEntry.decode(value)
+    }
+
+    /// Records from `fromSeq` on (ascending), or — with `direction: .backward` — from `fromSeq`
+    /// down. The cursor is the next seq to ask for.
+    public func records(fromSeq: UInt64 = 1, limit: Int, direction: ScanDirection = .forward,
+                        cursor: String? = nil) throws(LarderError) -> AuditPage {
+        try Self.validate(limit: limit)
+        let start = try cursor.map { text throws(LarderError) in try Self.parseSeqCursor(text) } ?? fromSeq
+        let range: KeyRange<UInt64> = direction == .forward ? .from(start) : .between(0, through: start)
+        let entries = try txn.scan(tables.audit, in: range, direction: direction, limit: limit + 1)
+        var records: [AuditEntry] = []
+        for entry in entries.prefix(limit) { records.append(try AuditEntry.decode(entry.value)) }
+        let next = entries.count > limit ? String(entries[limit].key) : nil
+        return AuditPage(records: records, nextCursor: next)
+    }
+
+    /// Records of one request, oldest first.
+    public func records(requestID: String, limit: Int, cursor: String? = nil) throws(LarderError) -> AuditPage {
+        try Self.validate(limit: limit)
+        try WriteContext.validateIdentifier(requestID, field: "requestID")
+        var range = KeyRange<KeyPair<String, UInt64>>.prefix(requestID)
+        if let cursor {
+            range = range.intersected(with: .after(KeyPair(requestID, try Self.parseSeqCursor(cursor))))
+        }
+        return try page(index: tables.auditByRequest, range: range, limit: limit) { $0.second }
+    }
+
+    /// Records about one correlation reference (`order:4411`), oldest first.
+    public func records(ref: CorrelationRef, limit: Int, cursor: String? = nil) throws(LarderError) -> AuditPage {
+        try Self.validate(limit: limit)
+        try ref.validate()
+        let prefix = KeyPair(ref.kind, ref.id)
+        var range = KeyRange<KeyPair<KeyPair<String, String>, UInt64>>.prefix(prefix)
+        if let cursor {
+            range = range.intersected(with: .after(KeyPair(prefix, try Self.parseSeqCursor(cursor))))
+        }
+        return try page(index: tables.auditByRef, range: range, limit: limit) { $0.second }
+    }
+
+    /// Records with `since <= time < until`, in time order.
+    public func records(since: UnixMicros, until: UnixMicros, limit: Int, cursor: String? = nil) throws(LarderError) -> AuditPage {
+        try Self.validate(limit: limit)
+        guard since <= until else {
+            throw LarderError(.validationFailed, "since (\(RFC3339.format(since))) is after until (\(RFC3339.format(until))).")
+        }
+        var range = KeyRange<KeyPair<Int64, UInt64>>.between(KeyPair(since, 0), KeyPair(until, 0))
+        if let cursor {
+            let parts = cursor.split(separator: "-", maxSplits: 1)
+            guard parts.count == 2, let time = Int64(parts[0]), let seq = UInt64(parts[1]) else {
+                throw LarderError(.validationFailed, "The cursor \(JSONWriter.quoted(cursor)) is not a time cursor.")
+            }
+            range = range.intersected(with: .after(KeyPair(time, seq)))
+        }
+        let keys = try txn.scan(tables.auditByTime, in: range, limit: limit + 1).map(\.key)
+        let records = try resolve(keys.prefix(limit).map(\.second))
+        let next = keys.count > limit ? "\(keys[limit - 1].first)-\(keys[limit - 1].second)" : nil
+        return AuditPage(records: records, nextCursor: next)
+    }
+
+    private func page<K>(index: Table<K, Empty>, range: KeyRange<K>, limit: Int,
+                         seq: (K) -> UInt64) throws(LarderError) -> AuditPage {
+        let keys = try txn.scan(index, in: range, limit: limit + 1).map(\.key)
+        let records = try resolve(keys.prefix(limit).map(seq))
+        let next = keys.count > limit ? String(seq(keys[limit - 1])) : nil
+        return AuditPage(records: records, nextCursor: next)
+    }
+
+    private func resolve(_ seqs: [UInt64]) throws(LarderError) -> [AuditEntry] {
+        var records: [AuditEntry] = []
+        records.reserveCapacity(seqs.count)
+        for seq in seqs {
+            guard let entry = try record(seq: seq) else {
+                throw LarderError(.persistenceError, "An audit index points to seq \(seq), which does not exist; run verify.",
+                                  failureClass: .dataInconsistency, failurePoint: .read)
+            }
+            records.append(entry)
+        }
+        return records
+    }
+
+    static func validate(limit: Int) throws(LarderError) {
+        guard (1...recordsPerPageMax).contains(limit) else {
+            throw LarderError(.validationFailed, "limit \(limit) is not in 1...\(recordsPerPageMax).")
+        }
+    }
+
+    static func parseSeqCursor(_ text: String) throws(LarderError) -> UInt64 {
+        guard let seq = UInt64(text) else {
+            throw LarderError(.validationFailed, "The cursor \(JSONWriter.quoted(text)) is not a sequence number.")
+        }
+        return seq
+    }
+}
+
+/// Appends audit records inside a write: reads the head from the log itself (never from a cache
+/// kept across transactions, so two processes writing one store keep one chain).
+struct AuditAppender {
+    let txn: WriteTransaction
+    let tables: StoreTables
+
+    func append(_ draft: AuditDraft, context: WriteContext, timeMicros: UnixMicros, after head: ChainHead,
+                fault: AuditFaultInjection?) throws(LarderError) -> AuditEntry {
+        try Self.validate(draft)
+        let seq = head.seq + 1
+        let record = AuditRecord(seq: seq, timeMicros: timeMicros, event: draft.event, actor: context.actor,
+                                 requestID: context.requestID, traceID: context.traceID, decisionID: context.decisionID,
+                                 refs: draft.refs, failureCategory: draft.failureCategory, responseType: draft.responseType,
+                                 reasonCode: draft.reasonCode, payload: draft.payload)
+        let bytes = record.encoded()
+        // Assert before writing: what we store must decode to what we meant.
+        assert((try? AuditRecord.decode(bytes)) == record, "audit record encoding does not round-trip")
+        let leaf = AuditChain.leafHash(bytes)
+        let chain = AuditChain.chainHash(previous: head.chainHash, leaf: leaf)
+        let entry = AuditEntry(record: record, recordBytes: bytes, leafHash: leaf, chainHash: chain)
+        do throws(LarderError) {
+            if let fault { try fault.beforeAppend(seq) }
+            guard try txn.put(tables.audit, seq, entry.storedValue, mode: .append) else {
+                throw LarderError(.auditFailed, "Audit seq \(seq) is not after the head; the log changed under the write.",
+                                  failurePoint: .auditWrite)
+            }
+            try txn.put(tables.auditByRequest, KeyPair(context.requestID, seq), Empty())
+            for ref in record.refs { try txn.put(tables.auditByRef, KeyPair(KeyPair(ref.kind, ref.id), seq), Empty()) }
+            try txn.put(tables.auditByTime, KeyPair(timeMicros, seq), Empty())
+            var head = ByteWriter(capacity: 40)
+            head.write(seq)
+            head.write(raw: chain)
+            try txn.put(tables.meta, MetaKey.chainHead, head.bytes)
+        } catch let error where error.code == .storageUnavailable {
+            throw error
+        } catch {
+            throw LarderError(.auditFailed, "The audit record \(seq) could not be written: \(error.message)",
+                              failurePoint: .auditWrite, transactionRolledBack: true)
+        }
+        return entry
+    }
+
+    static func validate(_ draft: AuditDraft) throws(LarderError) {
+        guard !draft.event.rawValue.isEmpty, draft.event.rawValue.utf8.count <= 64 else {
+            throw LarderError(.validationFailed, "An audit event name must be 1 to 64 bytes.")
+        }
+        guard draft.refs.count <= AuditDraft.refsCountMax else {
+            throw LarderError(.validationFailed, "\(draft.refs.count) correlation refs; at most \(AuditDraft.refsCountMax).")
+        }
+        for ref in draft.refs { try ref.validate() }
+        guard draft.payload.utf8.count <= AuditDraft.payloadBytesMax else {
+            throw LarderError(.validationFailed, "An audit payload of \(draft.payload.utf8.count) bytes exceeds \(AuditDraft.payloadBytesMax).")
+        }
+        for (name, value) in [("failureCategory", draft.failureCategory), ("responseType", draft.responseType),
+                              ("reasonCode", draft.reasonCode)] {
+            if let value { try WriteContext.validateIdentifier(value, field: name) }
+        }
+    }
+}
+
+/// A test-only fault injected into the audit append, to prove that a failed append rolls back
+/// everything. Set through ``Store/Options/auditFaultInjection`` (SPI `Testing`).
+public struct AuditFaultInjection: Sendable {
+    let beforeAppend: @Sendable (UInt64) throws(LarderError) -> Void
+
+    /// `beforeAppend` runs just before the record with the given seq is written; throwing there
+    /// makes the append fail.
+    public init(beforeAppend: @escaping @Sendable (UInt64) throws(LarderError) -> Void) {
+        self.beforeAppend = beforeAppend
+    }
+}

@@ -1,0 +1,273 @@
+import Crypto
+
+/// The kind of an audited event. Open-ended (a struct, not an enum) so that new events do not
+/// break clients; the events of DESIGN.md section 4 are predefined.
+public struct AuditEvent: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(stringLiteral value: String) { self.rawValue = value }
+    public var description: String { rawValue }
+
+    public static let opFailureRecorded: AuditEvent = "OP_FAILURE_RECORDED"
+    public static let opResponseApplied: AuditEvent = "OP_RESPONSE_APPLIED"
+    public static let opCreditGranted: AuditEvent = "OP_CREDIT_GRANTED"
+    public static let opRefundIssued: AuditEvent = "OP_REFUND_ISSUED"
+    public static let opRefundOutcome: AuditEvent = "OP_REFUND_OUTCOME_RECORDED"
+    public static let opOverrideUsed: AuditEvent = "OP_OVERRIDE_USED"
+    public static let incidentStateChanged: AuditEvent = "INCIDENT_STATE_CHANGED"
+    public static let ledgerAccountCreated: AuditEvent = "LEDGER_ACCOUNT_CREATED"
+    public static let ledgerTransferPosted: AuditEvent = "LEDGER_TRANSFER_POSTED"
+    public static let ledgerTransferReversed: AuditEvent = "LEDGER_TRANSFER_REVERSED"
+    public static let ledgerTransferPending: AuditEvent = "LEDGER_TRANSFER_PENDING"
+    public static let ledgerPendingPosted: AuditEvent = "LEDGER_PENDING_POSTED"
+    public static let ledgerPendingVoided: AuditEvent = "LEDGER_PENDING_VOIDED"
+    public static let forensicAccess: AuditEvent = "FORENSIC_ACCESS"
+    public static let backupTaken: AuditEvent = "BACKUP_TAKEN"
+    public static let schemaMigrated: AuditEvent = "SCHEMA_MIGRATED"
+    public static let decisionsPurged: AuditEvent = "DECISIONS_PURGED"
+    public static let policyChanged: AuditEvent = "POLICY_CHANGED"
+}
+
+/// A correlation reference: what a record is about (`order:4411`, `pack:P-9`, `incident:…`).
+///
+/// `kind` is 1 to 32 bytes of lowercase letters, digits and `_`; `id` is an identifier (see
+/// ``WriteContext/validateIdentifier(_:field:)``).
+public struct CorrelationRef: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
+    public var kind: String
+    public var id: String
+
+    public init(_ kind: String, _ id: String) {
+        self.kind = kind
+        self.id = id
+    }
+
+    public static func order(_ id: String) -> CorrelationRef { .init("order", id) }
+    public static func pack(_ id: String) -> CorrelationRef { .init("pack", id) }
+    public static func subscription(_ id: String) -> CorrelationRef { .init("subscription", id) }
+    public static func incident(_ id: String) -> CorrelationRef { .init("incident", id) }
+    public static func transfer(_ id: String) -> CorrelationRef { .init("transfer", id) }
+    public static func account(_ id: String) -> CorrelationRef { .init("account", id) }
+    public static func billing(_ id: String) -> CorrelationRef { .init("billing", id) }
+    public static func route(_ id: String) -> CorrelationRef { .init("route", id) }
+    public static func vendor(_ id: String) -> CorrelationRef { .init("vendor", id) }
+    public static func request(_ id: String) -> CorrelationRef { .init("request", id) }
+    public static func cycle(_ id: String) -> CorrelationRef { .init("cycle", id) }
+    public static func customer(_ id: String) -> CorrelationRef { .init("customer", id) }
+
+    /// `KIND:ID`.
+    public var description: String { "\(kind):\(id)" }
+
+    /// Parses `KIND:ID`; nil when there is no colon or either side is empty.
+    public init?(parsing text: String) {
+        guard let colon = text.firstIndex(of: ":") else { return nil }
+        let kind = String(text[..<colon]), id = String(text[text.index(after: colon)...])
+        guard !kind.isEmpty, !id.isEmpty else { return nil }
+        self.init(kind, id)
+    }
+
+    public static let kindBytesMax = 32
+
+    public func validate() throws(LarderError) {
+        guard !kind.isEmpty, kind.utf8.count <= Self.kindBytesMax,
+              kind.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }) else {
+            throw LarderError(.validationFailed,
+                              "Correlation kind \(JSONWriter.quoted(kind)) must be 1 to \(Self.kindBytesMax) bytes of a-z, 0-9 and _.")
+        }
+        try WriteContext.validateIdentifier(id, field: "correlation \(kind) id")
+    }
+
+    public static func < (lhs: CorrelationRef, rhs: CorrelationRef) -> Bool {
+        let l = Array(lhs.kind.utf8), r = Array(rhs.kind.utf8)
+        if l != r { return l.lexicographicallyPrecedes(r) }
+        return Array(lhs.id.utf8).lexicographicallyPrecedes(Array(rhs.id.utf8))
+    }
+}
+
+/// What a domain store asks the audit log to record; the log adds seq, time, actor, request,
+/// trace and decision from the write.
+public struct AuditDraft: Sendable, Hashable {
+    public var event: AuditEvent
+    public var refs: [CorrelationRef]
+    public var failureCategory: String?
+    public var responseType: String?
+    public var reasonCode: String?
+    /// A JSON object, as text: the event's details. Hashed as stored.
+    public var payload: String
+
+    public init(event: AuditEvent, refs: [CorrelationRef] = [], failureCategory: String? = nil,
+                responseType: String? = nil, reasonCode: String? = nil, payload: String = "{}") {
+        self.event = event
+        self.refs = refs
+        self.failureCategory = failureCategory
+        self.responseType = responseType
+        self.reasonCode = reasonCode
+        self.payload = payload
+    }
+
+    /// Payloads above this are VALIDATION_FAILED.
+    public static let payloadBytesMax = 64 << 10
+    public static let refsCountMax = 64
+}
+
+/// One record of the audit log, exactly as docs/FORMAT.md describes it.
+public struct AuditRecord: Sendable, Hashable {
+    /// The format version this code writes.
+    public static let formatVersion: UInt8 = 1
+
+    public var seq: UInt64
+    public var timeMicros: UnixMicros
+    public var event: AuditEvent
+    public var actor: ActorIdentity
+    public var requestID: String
+    public var traceID: String?
+    public var decisionID: String?
+    /// Sorted by (kind, id) bytes, without duplicates.
+    public var refs: [CorrelationRef]
+    public var failureCategory: String?
+    public var responseType: String?
+    public var reasonCode: String?
+    public var payload: String
+
+    public init(seq: UInt64, timeMicros: UnixMicros, event: AuditEvent, actor: ActorIdentity, requestID: String,
+                traceID: String?, decisionID: String?, refs: [CorrelationRef], failureCategory: String?,
+                responseType: String?, reasonCode: String?, payload: String) {
+        self.seq = seq
+        self.timeMicros = timeMicros
+        self.event = event
+        self.actor = actor
+        self.requestID = requestID
+        self.traceID = traceID
+        self.decisionID = decisionID
+        self.refs = Array(Set(refs)).sorted()
+        self.failureCategory = failureCategory
+        self.responseType = responseType
+        self.reasonCode = reasonCode
+        self.payload = payload
+    }
+
+    /// The record's canonical bytes (docs/FORMAT.md, "Audit record, version 1").
+    public func encoded() -> [UInt8] {
+        var writer = ByteWriter(capacity: 160 + payload.utf8.count)
+        writer.write(Self.formatVersion)
+        writer.write(seq)
+        writer.write(timeMicros)
+        writer.write(string: event.rawValue)
+        writer.write(string: actor.id)
+        writer.write(string: actor.role.rawValue)
+        writer.write(string: requestID)
+        writer.write(optional: traceID)
+        writer.write(optional: decisionID)
+        writer.write(UInt32(refs.count))
+        for ref in refs {
+            writer.write(string: ref.kind)
+            writer.write(string: ref.id)
+        }
+        writer.write(optional: failureCategory)
+        writer.write(optional: responseType)
+        writer.write(optional: reasonCode)
+        writer.write(string: payload)
+        return writer.bytes
+    }
+
+    /// Decodes canonical bytes; throws on anything that is not exactly one version-1 record.
+    public static func decode(_ bytes: [UInt8]) throws(LarderError) -> AuditRecord {
+        var reader = ByteReader(bytes)
+        let version = try reader.readUInt8()
+        guard version == formatVersion else {
+            throw ByteReader.malformed("audit record format version \(version) is not supported (expected \(formatVersion))")
+        }
+        let seq = try reader.read(UInt64.self)
+        let time = try reader.readInt64()
+        let event = AuditEvent(rawValue: try reader.readString())
+        let actorID = try reader.readString()
+        let roleText = try reader.readString()
+        guard let role = Role(rawValue: roleText) else { throw ByteReader.malformed("unknown role \(roleText)") }
+        let requestID = try reader.readString()
+        let traceID = try reader.readOptionalString()
+        let decisionID = try reader.readOptionalString()
+        let refCount = try reader.read(UInt32.self)
+        guard refCount <= UInt32(AuditDraft.refsCountMax) else { throw ByteReader.malformed("\(refCount) correlation refs") }
+        var refs: [CorrelationRef] = []
+        for _ in 0..<refCount {
+            let kind = try reader.readString()
+            refs.append(CorrelationRef(kind, try reader.readString()))
+        }
+        let failureCategory = try reader.readOptionalString()
+        let responseType = try reader.readOptionalString()
+        let reasonCode = try reader.readOptionalString()
+        let payload = try reader.readString()
+        try reader.expectEnd()
+        let record = AuditRecord(seq: seq, timeMicros: time, event: event, actor: ActorIdentity(id: actorID, role: role),
+                                 requestID: requestID, traceID: traceID, decisionID: decisionID, refs: refs,
+                                 failureCategory: failureCategory, responseType: responseType, reasonCode: reasonCode,
+                                 payload: payload)
+        guard record.refs == refs else { throw ByteReader.malformed("correlation refs are not sorted and unique") }
+        return record
+    }
+}
+
+/// A stored record with its hashes: what the audit table holds under the record's seq.
+public struct AuditEntry: Sendable, Hashable {
+    public let record: AuditRecord
+    /// The canonical bytes the hashes cover.
+    public let recordBytes: [UInt8]
+    /// SHA-256(0x00 ‖ recordBytes).
+    public let leafHash: [UInt8]
+    /// SHA-256(0x01 ‖ previous chainHash ‖ leafHash); the previous of seq 1 is 32 zero bytes.
+    public let chainHash: [UInt8]
+
+    public var seq: UInt64 { record.seq }
+
+    /// The LMDB value: recordBytes ‖ leafHash ‖ chainHash.
+    var storedValue: [UInt8] { recordBytes + leafHash + chainHash }
+
+    /// Splits a stored value without judging it; ``AuditChain`` checks the hashes.
+    static func split(_ value: [UInt8]) throws(LarderError) -> (record: [UInt8], leaf: [UInt8], chain: [UInt8]) {
+        guard value.count > 64 else { throw ByteReader.malformed("an audit value of \(value.count) bytes is too short") }
+        let recordEnd = value.count - 64
+        return (Array(value[..<recordEnd]), Array(value[recordEnd..<(recordEnd + 32)]), Array(value[(recordEnd + 32)...]))
+    }
+
+    static func decode(_ value: [UInt8]) throws(LarderError) -> AuditEntry {
+        let parts = try split(value)
+        return AuditEntry(record: try AuditRecord.decode(parts.record), recordBytes: parts.record,
+                          leafHash: parts.leaf, chainHash: parts.chain)
+    }
+}
+
+/// The hash chain of DESIGN.md section 3.
+public enum AuditChain {
+    /// chainHash(0): 32 zero bytes.
+    public static let genesis = [UInt8](repeating: 0, count: 32)
+
+    public static func leafHash(_ recordBytes: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: [0x00])
+        hasher.update(data: recordBytes)
+        return Array(hasher.finalize())
+    }
+
+    public static func chainHash(previous: [UInt8], leaf: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: [0x01])
+        hasher.update(data: previous)
+        hasher.update(data: leaf)
+        return Array(hasher.finalize())
+    }
+
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes)) }
+}
+
+/// The newest record of the chain: what a verifier compares against an external anchor.
+public struct ChainHead: Sendable, Hashable {
+    /// 0 for an empty log.
+    public let seq: UInt64
+    public let chainHash: [UInt8]
+
+    public init(seq: UInt64, chainHash: [UInt8]) {
+        self.seq = seq
+        self.chainHash = chainHash
+    }
+
+    public static let empty = ChainHead(seq: 0, chainHash: AuditChain.genesis)
+}

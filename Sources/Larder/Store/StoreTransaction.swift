@@ -1,0 +1,73 @@
+@_spi(Testing) import LarderStorage
+
+/// A read-only view of the whole store at one moment. Handed to ``Store/read(_:)``; invalid
+/// once the closure returns.
+public struct StoreView {
+    let txn: ReadTransaction
+    let tables: StoreTables
+
+    /// The audit log.
+    public var audit: AuditLog { AuditLog(txn: txn, tables: tables) }
+    /// The decisions (idempotency records).
+    public var decisions: DecisionLog { DecisionLog(txn: txn, tables: tables) }
+}
+
+/// The write transaction as a domain store sees it: one LMDB write transaction that holds the
+/// change, its audit record(s) and its decision, committed together or not at all.
+///
+/// A transaction that changed anything must append at least one audit record, or the write fails
+/// with AUDIT_FAILED and nothing is kept.
+public final class StoreTransaction {
+    /// Who writes, for which request and decision.
+    public let context: WriteContext
+    /// The time of this write (one value for every record it appends).
+    public let timeMicros: UnixMicros
+    let txn: WriteTransaction
+    let tables: StoreTables
+    private let fault: AuditFaultInjection?
+    /// Audit records appended by this write, in order.
+    public private(set) var appended: [AuditEntry] = []
+    /// Read from the log at the first append of this transaction, then advanced by each append.
+    private var head: ChainHead?
+
+    init(context: WriteContext, timeMicros: UnixMicros, txn: WriteTransaction, tables: StoreTables,
+         fault: AuditFaultInjection?) {
+        self.context = context
+        self.timeMicros = timeMicros
+        self.txn = txn
+        self.tables = tables
+        self.fault = fault
+    }
+
+    /// Reads within this transaction (seeing its own writes).
+    public var view: StoreView { StoreView(txn: txn, tables: tables) }
+
+    /// Appends an audit record for this write and returns it (with its seq and hashes).
+    ///
+    /// - throws: VALIDATION_FAILED for a malformed draft; AUDIT_FAILED when the record cannot be
+    ///   written (then the whole write rolls back).
+    @discardableResult
+    public func appendAudit(_ draft: AuditDraft) throws(LarderError) -> AuditEntry {
+        let current: ChainHead
+        if let head { current = head } else { current = try AuditLog(txn: txn, tables: tables).head() }
+        let entry = try AuditAppender(txn: txn, tables: tables)
+            .append(draft, context: context, timeMicros: timeMicros, after: current, fault: fault)
+        head = ChainHead(seq: entry.seq, chainHash: entry.chainHash)
+        appended.append(entry)
+        return entry
+    }
+
+    /// The seq of the last record this write appended.
+    public var lastAuditSeq: UInt64? { appended.last?.seq }
+
+    /// Whether this write changed any table.
+    var mutated: Bool { txn.mutationCount > 0 }
+}
+
+extension StoreTransaction {
+    /// Test-only: a raw change to a named table, standing in for a domain store's write.
+    @_spi(Testing)
+    public func rawPutForTesting(table: String, key: [UInt8], value: [UInt8]) throws(LarderError) {
+        try txn.rawPut(tableNamed: table, key: key, value: value)
+    }
+}

@@ -1,0 +1,289 @@
+/// What ``Store/verify(progress:)`` found.
+public struct VerifyReport: Sendable, Hashable {
+    /// One thing that is wrong, located as precisely as possible.
+    public struct Problem: Sendable, Hashable, CustomStringConvertible {
+        public enum Kind: String, Sendable, Hashable {
+            /// A record cannot be decoded.
+            case malformed
+            /// Sequence numbers do not run 1, 2, 3, … without gaps.
+            case gap
+            /// A record's own seq differs from its key.
+            case seqMismatch
+            /// SHA-256(0x00 ‖ record) differs from the stored leafHash: the record changed.
+            case leafHashMismatch
+            /// SHA-256(0x01 ‖ previous ‖ leaf) differs from the stored chainHash.
+            case chainHashMismatch
+            /// The chain head kept in meta differs from the last record.
+            case headMismatch
+            /// A record has no entry in an index that should have one.
+            case missingIndexEntry
+            /// An index entry points to no record, or to a record that does not match it.
+            case danglingIndexEntry
+            /// A decision's record is inconsistent with the audit log.
+            case decisionMismatch
+            /// A ledger balance, transfer or reversal is inconsistent.
+            case ledgerMismatch
+            /// An incident or its index is inconsistent.
+            case incidentMismatch
+        }
+
+        public let kind: Kind
+        /// The audit seq concerned, when there is one.
+        public let seq: UInt64?
+        public let table: String
+        public let detail: String
+
+        public var description: String {
+            let location = seq.map { "seq \($0)" } ?? table
+            return "\(kind.rawValue) at \(location) (\(table)): \(detail)"
+        }
+    }
+
+    /// Audit records walked.
+    public var recordsChecked = 0
+    /// Index entries checked.
+    public var indexEntriesChecked = 0
+    /// Other records checked (decisions, ledger, incidents).
+    public var otherRecordsChecked = 0
+    /// The head of the chain as verified.
+    public var head = ChainHead.empty
+    /// Problems, in the order found, at most ``problemsMax``.
+    public var problems: [Problem] = []
+    /// Problems found beyond ``problemsMax``.
+    public var problemsOmitted = 0
+
+    public static let problemsMax = 100
+
+    /// True when nothing is wrong.
+    public var isIntact: Bool { problems.isEmpty }
+
+    /// The smallest audit seq that has a problem.
+    public var firstBrokenSeq: UInt64? { problems.compactMap(\.seq).min() }
+
+    mutating func add(_ kind: Problem.Kind, seq: UInt64?, table: String, _ detail: String) {
+        if problems.count < Self.problemsMax {
+            problems.append(Problem(kind: kind, seq: seq, table: table, detail: detail))
+        } else {
+            problemsOmitted += 1
+        }
+    }
+}
+
+/// Progress of a verify run, reported every few thousand records.
+public struct VerifyProgress: Sendable, Hashable {
+    /// What is being checked: `audit chain`, `audit indexes`, `decisions`, …
+    public let phase: String
+    public let done: Int
+    public let total: Int
+}
+
+extension Store {
+    /// Walks the whole audit chain and every index in one snapshot and reports what is wrong:
+    /// gaps, undecodable records, hash mismatches, index entries missing or pointing nowhere,
+    /// decisions inconsistent with the log.
+    ///
+    /// Runs on the calling thread in a read transaction: writers go on meanwhile.
+    ///
+    /// - parameter progress: called every ``verifyProgressInterval`` records and at the end of each phase.
+    public func verify(progress: ((VerifyProgress) -> Void)? = nil) throws -> VerifyReport {
+        try environment.read { txn in
+            var verifier = Verifier(txn: txn, tables: tables, progress: progress)
+            try verifier.run()
+            return verifier.report
+        }
+    }
+
+    /// How often verify reports progress, in records.
+    public static let verifyProgressInterval = 4_096
+}
+
+struct Verifier {
+    let txn: ReadTransaction
+    let tables: StoreTables
+    let progress: ((VerifyProgress) -> Void)?
+    var report = VerifyReport()
+
+    mutating func run() throws(LarderError) {
+        let expected = try verifyChain()
+        try verifyIndexes(expected)
+        try verifyDecisions()
+    }
+
+    private func tick(_ phase: String, _ done: Int, _ total: Int, force: Bool = false) {
+        guard let progress, force || done % Store.verifyProgressInterval == 0 else { return }
+        progress(VerifyProgress(phase: phase, done: done, total: total))
+    }
+
+    /// Expected index entry counts, gathered while walking the chain.
+    struct ExpectedIndexes {
+        var requestEntries = 0
+        var refEntries = 0
+        var timeEntries = 0
+    }
+
+    private mutating func verifyChain() throws(LarderError) -> ExpectedIndexes {
+        let total = try txn.statistics(tables.audit).entries
+        var expected = ExpectedIndexes()
+        var previousSeq: UInt64 = 0
+        var previousChain = AuditChain.genesis
+        let table = StoreTables.auditName
+        try txn.forEach(tables.audit) { (entry: Entry<UInt64, [UInt8]>) throws(LarderError) -> Bool in
+            let seq = entry.key
+            report.recordsChecked += 1
+            if seq != previousSeq + 1 {
+                report.add(.gap, seq: seq, table: table, "expected seq \(previousSeq + 1), found \(seq)")
+            }
+            previousSeq = seq
+            let parts: (record: [UInt8], leaf: [UInt8], chain: [UInt8])
+            do throws(LarderError) {
+                parts = try AuditEntry.split(entry.value)
+            } catch {
+                report.add(.malformed, seq: seq, table: table, error.message)
+                return true
+            }
+            if AuditChain.leafHash(parts.record) != parts.leaf {
+                report.add(.leafHashMismatch, seq: seq, table: table,
+                           "the record's bytes hash to \(AuditChain.leafHash(parts.record).hexString), stored leafHash is \(parts.leaf.hexString)")
+            }
+            let chain = AuditChain.chainHash(previous: previousChain, leaf: parts.leaf)
+            if chain != parts.chain {
+                report.add(.chainHashMismatch, seq: seq, table: table,
+                           "expected chainHash \(chain.hexString), stored \(parts.chain.hexString)")
+            }
+            // Continue from the stored hash so one damaged record is reported once, not at every
+            // record after it.
+            previousChain = parts.chain
+            do throws(LarderError) {
+                let record = try AuditRecord.decode(parts.record)
+                if record.seq != seq {
+                    report.add(.seqMismatch, seq: seq, table: table, "the record says seq \(record.seq)")
+                }
+                try checkIndexEntries(of: record, seq: seq, expected: &expected)
+            } catch {
+                report.add(.malformed, seq: seq, table: table, error.message)
+            }
+            tick("audit chain", report.recordsChecked, total)
+            return true
+        }
+        tick("audit chain", report.recordsChecked, total, force: true)
+        report.head = ChainHead(seq: previousSeq, chainHash: previousChain)
+        try verifyHead()
+        return expected
+    }
+
+    private mutating func checkIndexEntries(of record: AuditRecord, seq: UInt64, expected: inout ExpectedIndexes) throws(LarderError) {
+        expected.requestEntries += 1
+        if try !txn.contains(tables.auditByRequest, KeyPair(record.requestID, seq)) {
+            report.add(.missingIndexEntry, seq: seq, table: StoreTables.auditByRequestName, "no entry for request \(record.requestID)")
+        }
+        for ref in record.refs {
+            expected.refEntries += 1
+            if try !txn.contains(tables.auditByRef, KeyPair(KeyPair(ref.kind, ref.id), seq)) {
+                report.add(.missingIndexEntry, seq: seq, table: StoreTables.auditByRefName, "no entry for \(ref)")
+            }
+        }
+        expected.timeEntries += 1
+        if try !txn.contains(tables.auditByTime, KeyPair(record.timeMicros, seq)) {
+            report.add(.missingIndexEntry, seq: seq, table: StoreTables.auditByTimeName,
+                       "no entry for time \(RFC3339.format(record.timeMicros))")
+        }
+        report.indexEntriesChecked += 2 + record.refs.count
+    }
+
+    private mutating func verifyHead() throws(LarderError) {
+        guard let bytes = try txn.get(tables.meta, MetaKey.chainHead) else {
+            if report.head.seq != 0 {
+                report.add(.headMismatch, seq: report.head.seq, table: StoreTables.metaName, "meta has no chain head")
+            }
+            return
+        }
+        var reader = ByteReader(bytes)
+        guard let seq = try? reader.read(UInt64.self), let hash = try? reader.readBytes(32), reader.isAtEnd else {
+            report.add(.headMismatch, seq: nil, table: StoreTables.metaName, "the chain head in meta is malformed")
+            return
+        }
+        if seq != report.head.seq || hash != report.head.chainHash {
+            report.add(.headMismatch, seq: max(seq, report.head.seq), table: StoreTables.metaName,
+                       "meta says head seq \(seq) hash \(hash.hexString); the log ends at seq \(report.head.seq) hash \(report.head.chainHash.hexString) (records missing at the end?)")
+        }
+    }
+
+    /// Every record's index entries were looked up while walking the chain; when an index holds
+    /// exactly as many entries as expected, it can hold no dangling one. Otherwise walk it.
+    private mutating func verifyIndexes(_ expected: ExpectedIndexes) throws(LarderError) {
+        let requestCount = try txn.statistics(tables.auditByRequest).entries
+        if requestCount != expected.requestEntries {
+            var done = 0
+            try txn.forEach(tables.auditByRequest) { (entry: Entry<KeyPair<String, UInt64>, Empty>) throws(LarderError) -> Bool in
+                done += 1
+                try checkPointer(seq: entry.key.second, table: StoreTables.auditByRequestName) { $0.requestID == entry.key.first }
+                tick("audit_by_request", done, requestCount)
+                return true
+            }
+        }
+        let refCount = try txn.statistics(tables.auditByRef).entries
+        if refCount != expected.refEntries {
+            var done = 0
+            try txn.forEach(tables.auditByRef) { (entry: Entry<KeyPair<KeyPair<String, String>, UInt64>, Empty>) throws(LarderError) -> Bool in
+                done += 1
+                let ref = CorrelationRef(entry.key.first.first, entry.key.first.second)
+                try checkPointer(seq: entry.key.second, table: StoreTables.auditByRefName) { $0.refs.contains(ref) }
+                tick("audit_by_ref", done, refCount)
+                return true
+            }
+        }
+        let timeCount = try txn.statistics(tables.auditByTime).entries
+        if timeCount != expected.timeEntries {
+            var done = 0
+            try txn.forEach(tables.auditByTime) { (entry: Entry<KeyPair<Int64, UInt64>, Empty>) throws(LarderError) -> Bool in
+                done += 1
+                try checkPointer(seq: entry.key.second, table: StoreTables.auditByTimeName) { $0.timeMicros == entry.key.first }
+                tick("audit_by_time", done, timeCount)
+                return true
+            }
+        }
+    }
+
+    private mutating func checkPointer(seq: UInt64, table: String, matches: (AuditRecord) -> Bool) throws(LarderError) {
+        report.indexEntriesChecked += 1
+        guard let value = try txn.get(tables.audit, seq) else {
+            report.add(.danglingIndexEntry, seq: seq, table: table, "points to seq \(seq), which does not exist")
+            return
+        }
+        guard let record = try? AuditEntry.decode(value).record else { return } // reported by the chain walk
+        if !matches(record) {
+            report.add(.danglingIndexEntry, seq: seq, table: table, "points to seq \(seq), whose record does not match the entry")
+        }
+    }
+
+    private mutating func verifyDecisions() throws(LarderError) {
+        let total = try txn.statistics(tables.decisions).entries
+        var done = 0
+        try txn.forEach(tables.decisions) { (entry: Entry<String, [UInt8]>) throws(LarderError) -> Bool in
+            done += 1
+            report.otherRecordsChecked += 1
+            let table = StoreTables.decisionsName
+            guard let decision = try? DecisionRecord.decode(id: entry.key, entry.value) else {
+                report.add(.malformed, seq: nil, table: table, "decision \(entry.key) cannot be decoded")
+                return true
+            }
+            if try !txn.contains(tables.decisionsByTime, KeyPair(decision.timeMicros, decision.decisionID)) {
+                report.add(.missingIndexEntry, seq: nil, table: StoreTables.decisionsByTimeName, "no entry for decision \(entry.key)")
+            }
+            if decision.auditSeq != 0 {
+                let record = try txn.get(tables.audit, decision.auditSeq).flatMap { try? AuditEntry.decode($0).record }
+                if record?.decisionID != decision.decisionID {
+                    report.add(.decisionMismatch, seq: decision.auditSeq, table: table,
+                               "decision \(entry.key) names audit seq \(decision.auditSeq), which is not a record of that decision")
+                }
+            }
+            tick("decisions", done, total)
+            return true
+        }
+        let indexCount = try txn.statistics(tables.decisionsByTime).entries
+        if indexCount != total {
+            report.add(.danglingIndexEntry, seq: nil, table: StoreTables.decisionsByTimeName,
+                       "\(indexCount) entries for \(total) decisions")
+        }
+    }
+}

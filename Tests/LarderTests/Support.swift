@@ -1,0 +1,71 @@
+import Foundation
+@_spi(Testing) import Larder
+import LarderTesting
+
+/// A request to note something about an order: the stand-in domain operation of these tests.
+struct NoteRequest: FingerprintedRequest, Equatable {
+    static let operationName = "test.note"
+    var order: String
+    var amount: Int
+}
+
+/// The result such a note returns.
+struct NoteResult: Codable, Sendable, Equatable {
+    var order: String
+    var seq: UInt64
+    var message: String
+}
+
+extension WriteContext {
+    static func test(_ requestID: String, decisionID: String? = nil, actor: String = "am-17",
+                     role: Role = .accountManager) -> WriteContext {
+        WriteContext(actor: ActorIdentity(id: actor, role: role), requestID: requestID, traceID: "trace-\(requestID)",
+                     decisionID: decisionID)
+    }
+}
+
+extension StoreTransaction {
+    /// Writes a domain row (into meta, standing in for a domain table) and its audit record.
+    @discardableResult
+    func note(_ request: NoteRequest) throws -> NoteResult {
+        try rawPutForTesting(table: "meta", key: Array("note.\(request.order)".utf8), value: Array(String(request.amount).utf8))
+        let entry = try appendAudit(AuditDraft(event: "ORDER_NOTED", refs: [.order(request.order)],
+                                               payload: "{\"amount\":\(request.amount)}"))
+        return NoteResult(order: request.order, seq: entry.seq, message: "noted \(request.amount)")
+    }
+}
+
+extension Store {
+    func noteValue(_ order: String) throws -> String? {
+        try environmentForTesting.rawGet(table: "meta", key: Array("note.\(order)".utf8)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    func auditCount() throws -> Int { try read { try $0.audit.count() } }
+}
+
+/// Where the test bundle's sibling executables (built because the test target depends on them) live.
+func builtProductPath(_ name: String) -> String {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var directory = bundle.deletingLastPathComponent()
+    // On Linux the test binary is `…/debug/LarderPackageTests.xctest`; executables sit beside it.
+    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path),
+          directory.path != "/" {
+        directory = directory.deletingLastPathComponent()
+    }
+    return directory.appendingPathComponent(name).path
+}
+
+/// Runs a process to completion and returns its exit status and standard output.
+func runProcess(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let output = Pipe(), error = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    let outData = output.fileHandleForReading.readDataToEndOfFile()
+    let errData = error.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
