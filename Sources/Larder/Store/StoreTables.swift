@@ -16,8 +16,20 @@ struct StoreTables: Sendable {
     /// name → bytes: schema version, format version, creation time, chain head.
     static let metaName = "meta"
 
+    /// Ledger accounts by id (immutable).
+    static let ledgerAccountsName = "ledger_accounts"
+    /// Balances by account id, updated with every transfer.
+    static let ledgerBalancesName = "ledger_balances"
+    /// Transfers by id (immutable).
+    static let ledgerTransfersName = "ledger_transfers"
+    /// Transfer id → the post, void or reversal that resolved it.
+    static let ledgerResolutionsName = "ledger_resolutions"
+    /// (account id, audit seq) → history entry with the balance after.
+    static let ledgerHistoryName = "ledger_history"
+
     static let allNames = [auditName, auditByRequestName, auditByRefName, auditByTimeName,
-                           decisionsName, decisionsByTimeName, metaName]
+                           decisionsName, decisionsByTimeName, metaName,
+                           ledgerAccountsName, ledgerBalancesName, ledgerTransfersName, ledgerResolutionsName, ledgerHistoryName]
 
     let audit: Table<UInt64, [UInt8]>
     let auditByRequest: Table<KeyPair<String, UInt64>, Empty>
@@ -26,6 +38,11 @@ struct StoreTables: Sendable {
     let decisions: Table<String, [UInt8]>
     let decisionsByTime: Table<KeyPair<Int64, String>, Empty>
     let meta: Table<String, [UInt8]>
+    let ledgerAccounts: Table<String, [UInt8]>
+    let ledgerBalances: Table<String, [UInt8]>
+    let ledgerTransfers: Table<String, [UInt8]>
+    let ledgerResolutions: Table<String, [UInt8]>
+    let ledgerHistory: Table<KeyPair<String, UInt64>, [UInt8]>
 
     init(_ environment: Environment) throws(LarderError) {
         audit = try environment.table(Self.auditName)
@@ -35,6 +52,11 @@ struct StoreTables: Sendable {
         decisions = try environment.table(Self.decisionsName)
         decisionsByTime = try environment.table(Self.decisionsByTimeName)
         meta = try environment.table(Self.metaName)
+        ledgerAccounts = try environment.table(Self.ledgerAccountsName)
+        ledgerBalances = try environment.table(Self.ledgerBalancesName)
+        ledgerTransfers = try environment.table(Self.ledgerTransfersName)
+        ledgerResolutions = try environment.table(Self.ledgerResolutionsName)
+        ledgerHistory = try environment.table(Self.ledgerHistoryName)
     }
 }
 

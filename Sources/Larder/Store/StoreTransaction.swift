@@ -10,6 +10,8 @@ public struct StoreView {
     public var audit: AuditLog { AuditLog(txn: txn, tables: tables) }
     /// The decisions (idempotency records).
     public var decisions: DecisionLog { DecisionLog(txn: txn, tables: tables) }
+    /// Ledger accounts, balances, transfers and history.
+    public var ledger: LedgerReader { LedgerReader(txn: txn, tables: tables) }
 }
 
 /// The write transaction as a domain store sees it: one LMDB write transaction that holds the
@@ -41,6 +43,9 @@ public final class StoreTransaction {
 
     /// Reads within this transaction (seeing its own writes).
     public var view: StoreView { StoreView(txn: txn, tables: tables) }
+
+    /// Ledger changes: accounts, transfers, linked batches.
+    public var ledger: LedgerWriter { LedgerWriter(transaction: self) }
 
     /// Appends an audit record for this write and returns it (with its seq and hashes).
     ///

@@ -107,9 +107,10 @@ struct Verifier {
         let expected = try verifyChain()
         try verifyIndexes(expected)
         try verifyDecisions()
+        try verifyLedger()
     }
 
-    private func tick(_ phase: String, _ done: Int, _ total: Int, force: Bool = false) {
+    func tick(_ phase: String, _ done: Int, _ total: Int, force: Bool = false) {
         guard let progress, force || done % Store.verifyProgressInterval == 0 else { return }
         progress(VerifyProgress(phase: phase, done: done, total: total))
     }
