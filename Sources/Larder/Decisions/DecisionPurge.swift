@@ -21,7 +21,7 @@ extension Store {
                               failurePoint: .authorization, requestID: context.requestID)
         }
         let tables = self.tables
-        return try write(context) { txn in
+        return try write(context, request: PurgeDecisionsRequest(olderThanDays: days)) { txn in
             let cutoff = txn.timeMicros - Int64(days) * 86_400_000_000
             var expired: [KeyPair<Int64, String>] = []
             try txn.txn.forEach(tables.decisionsByTime, in: .before(KeyPair(cutoff, ""))) { (entry: Entry<KeyPair<Int64, String>, Empty>) throws(LarderError) -> Bool in
