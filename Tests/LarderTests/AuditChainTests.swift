@@ -13,7 +13,10 @@ struct AuditChainTests {
         let first = try #require(try temporary.store.read { try $0.audit.record(seq: 1) })
         #expect(first.record.event == .schemaMigrated)
         #expect(first.record.actor == .larder)
-        #expect(try temporary.store.read { try $0.audit.head().seq } == 1)
+        let second = try #require(try temporary.store.read { try $0.audit.record(seq: 2) })
+        #expect(second.record.event == .policyChanged)
+        #expect(second.record.payload.contains("\"creditIssuingAccount\":\"larder.credits.issued\""))
+        #expect(try temporary.store.read { try $0.audit.head().seq } == UInt64(initialRecords))
     }
 
     /// Recomputes every hash with an independent SHA-256 (swift-crypto used directly, not through
@@ -25,7 +28,7 @@ struct AuditChainTests {
             try store.write(.test("req-\(index)")) { txn in try txn.note(NoteRequest(order: "o\(index)", amount: index)) }
         }
         let page = try store.read { try $0.audit.records(fromSeq: 1, limit: 100) }
-        #expect(page.records.map(\.seq) == Array(1...21))
+        #expect(page.records.map(\.seq) == Array(1...22))
         var previous = [UInt8](repeating: 0, count: 32)
         for entry in page.records {
             let leaf = Array(SHA256.hash(data: [0x00] + entry.recordBytes))
@@ -34,7 +37,7 @@ struct AuditChainTests {
             #expect(entry.chainHash == chain)
             previous = chain
         }
-        #expect(try store.read { try $0.audit.head() } == ChainHead(seq: 21, chainHash: previous))
+        #expect(try store.read { try $0.audit.head() } == ChainHead(seq: 22, chainHash: previous))
     }
 
     /// The bytes match docs/FORMAT.md field by field, read here without Larder's decoder.
@@ -47,9 +50,9 @@ struct AuditChainTests {
             try txn.appendAudit(AuditDraft(event: "ORDER_NOTED", refs: [.pack("P9"), .order("4411")],
                                            responseType: "delay", payload: "{}"))
         }
-        let entry = try #require(try temporary.store.read { try $0.audit.record(seq: 2) })
+        let entry = try #require(try temporary.store.read { try $0.audit.record(seq: 3) })
         var expected: [UInt8] = [1]                                   // format version
-        expected += [0, 0, 0, 0, 0, 0, 0, 2]                          // seq, big-endian
+        expected += [0, 0, 0, 0, 0, 0, 0, 3]                          // seq, big-endian
         let micros = UInt64(1_795_000_000_250_000)
         expected += (0..<8).map { UInt8(truncatingIfNeeded: micros >> (56 - 8 * $0)) }
         func string(_ s: String) -> [UInt8] {
@@ -86,9 +89,9 @@ struct AuditChainTests {
             let byRef = try view.audit.records(ref: .order("o2"), limit: 100)
             #expect(byRef.records.count == 6)
             #expect(byRef.records.allSatisfy { $0.record.refs.contains(.order("o2")) })
-            // Minutes 10 to 19 after the start: the records of writes 9 through 18.
+            // Minutes 10 to 19 after the start: the records of writes 9 through 18 (seq 12 to 21).
             let byTime = try view.audit.records(since: start + 10 * 60_000_000, until: start + 20 * 60_000_000, limit: 100)
-            #expect(byTime.records.map(\.seq) == Array(11...20))
+            #expect(byTime.records.map(\.seq) == Array(12...21))
             #expect(try view.audit.records(requestID: "nobody", limit: 10).records.isEmpty)
         }
     }
@@ -115,11 +118,11 @@ struct AuditChainTests {
             return seqs
         }
         try store.read { (view: StoreView) throws in
-            #expect(try collect { try view.audit.records(fromSeq: 1, limit: 7, cursor: $0) } == Array(1...98))
-            #expect(try collect { try view.audit.records(fromSeq: 98, limit: 7, direction: .backward, cursor: $0) } == Array((1...98).reversed()))
-            #expect(try collect { try view.audit.records(requestID: "req-shared", limit: 7, cursor: $0) } == Array(2...98))
-            #expect(try collect { try view.audit.records(ref: .order("o"), limit: 7, cursor: $0) } == Array(2...98))
-            #expect(try collect { try view.audit.records(since: start, until: start + 1_000_000_000, limit: 7, cursor: $0) } == Array(1...98))
+            #expect(try collect { try view.audit.records(fromSeq: 1, limit: 7, cursor: $0) } == Array(1...99))
+            #expect(try collect { try view.audit.records(fromSeq: 99, limit: 7, direction: .backward, cursor: $0) } == Array((1...99).reversed()))
+            #expect(try collect { try view.audit.records(requestID: "req-shared", limit: 7, cursor: $0) } == Array(3...99))
+            #expect(try collect { try view.audit.records(ref: .order("o"), limit: 7, cursor: $0) } == Array(3...99))
+            #expect(try collect { try view.audit.records(since: start, until: start + 1_000_000_000, limit: 7, cursor: $0) } == Array(1...99))
         }
     }
 
@@ -163,7 +166,7 @@ struct AuditChainTests {
         }
         #expect(error.code == .validationFailed)
         #expect(error.message.contains("fingerprint"))
-        #expect(try store.auditCount() == 1)
+        #expect(try store.auditCount() == initialRecords)
     }
 
     @Test func aMalformedDraftIsRefused() throws {
@@ -174,7 +177,7 @@ struct AuditChainTests {
             }
         }
         #expect(error.code == .validationFailed)
-        #expect(try temporary.store.auditCount() == 1)
+        #expect(try temporary.store.auditCount() == initialRecords)
     }
 
     /// 100,000 records written (a thousand writes of a hundred records each) and verified.
@@ -192,8 +195,8 @@ struct AuditChainTests {
         var progressCalls = 0
         let report = try store.verify { _ in progressCalls += 1 }
         #expect(report.isIntact, "\(report.problems)")
-        #expect(report.recordsChecked == 100_001)
-        #expect(report.head.seq == 100_001)
+        #expect(report.recordsChecked == 100_002)
+        #expect(report.head.seq == 100_002)
         #expect(progressCalls >= 100_001 / Store.verifyProgressInterval)
     }
 }

@@ -15,7 +15,7 @@ struct DecisionTests {
             try txn.note(request)
         }
         #expect(first.kind == .committed)
-        #expect(first.auditSeq == 2)
+        #expect(first.auditSeq == 3)
         let countAfterFirst = try store.auditCount()
         let lastTransaction = store.info().lastTransactionID
 
@@ -27,7 +27,7 @@ struct DecisionTests {
         #expect(replay.result == first.result)
         #expect(replay.storedResult == first.storedResult)
         #expect(replay.storedResult != nil)
-        #expect(replay.auditSeq == 2)
+        #expect(replay.auditSeq == 3)
         #expect(try store.auditCount() == countAfterFirst)
         #expect(try store.noteValue("4411") == "500")
         #expect(store.info().lastTransactionID == lastTransaction)
@@ -104,8 +104,8 @@ struct DecisionTests {
             #expect(outcomes.count == 3)
             #expect(Set(outcomes.map(\.seq)).count == 1)
         }
-        // One audit record per decision, plus the schema record.
-        #expect(try store.auditCount() == 41)
+        // One audit record per decision, plus the store's own.
+        #expect(try store.auditCount() == 40 + initialRecords)
         #expect(try store.read { try $0.decisions.count() } == 40)
         #expect(store.metrics.replays == 80)
         #expect(try store.verify().isIntact)

@@ -27,7 +27,7 @@ struct MultiProcessTests {
         #expect(result.output.contains("WROTE 150"))
         let report = try store.verify()
         #expect(report.isIntact, "\(report.problems)")
-        #expect(report.head.seq == 301)
+        #expect(report.head.seq == 302)
         try store.read { (view: StoreView) throws in
             #expect(try view.audit.records(ref: CorrelationRef("writer", "fixture"), limit: 1_000).records.count == 150)
             #expect(try view.audit.records(ref: CorrelationRef("writer", "local"), limit: 1_000).records.count == 150)
@@ -42,7 +42,7 @@ struct MultiProcessTests {
         }
         let result = try runProcess(fixture, ["head", temporary.path])
         #expect(result.status == 0, "fixture failed: \(result.error)")
-        #expect(result.output.contains("HEAD 11 11"))
+        #expect(result.output.contains("HEAD 12 12"))
     }
 
     /// `mdb_stat -a` lists the named tables of a Larder store: it is a plain LMDB environment.

@@ -2,6 +2,9 @@ import Foundation
 @_spi(Testing) import Larder
 import LarderTesting
 
+/// A new store holds two records: its schema (seq 1) and the policy in force (seq 2).
+let initialRecords = 2
+
 /// A request to note something about an order: the stand-in domain operation of these tests.
 struct NoteRequest: FingerprintedRequest, Equatable {
     static let operationName = "test.note"

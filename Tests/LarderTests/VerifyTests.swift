@@ -7,7 +7,7 @@ import Testing
 /// the test-only raw path.
 @Suite("Verify")
 struct VerifyTests {
-    /// A healthy store of 41 records, copied for each damage.
+    /// A healthy store of 42 records, copied for each damage.
     static func makeCopy() throws -> (TemporaryDirectory, Store) {
         let temporary = try TemporaryStore()
         for index in 0..<40 {
@@ -29,8 +29,8 @@ struct VerifyTests {
         defer { copy.close(); _ = directory }
         let report = try copy.verify()
         #expect(report.isIntact)
-        #expect(report.recordsChecked == 41)
-        #expect(report.head.seq == 41)
+        #expect(report.recordsChecked == 42)
+        #expect(report.head.seq == 42)
     }
 
     /// Flipping any single byte of a record's stored value is found at that record, whether it
@@ -62,7 +62,7 @@ struct VerifyTests {
     @Test func aTruncatedTailDisagreesWithTheHead() throws {
         let (directory, copy) = try Self.makeCopy()
         defer { copy.close(); _ = directory }
-        try copy.environmentForTesting.rawDelete(table: "audit", key: UInt64(41).encodedKey)
+        try copy.environmentForTesting.rawDelete(table: "audit", key: UInt64(42).encodedKey)
         let report = try copy.verify()
         #expect(report.problems.contains { $0.kind == .headMismatch })
     }
@@ -70,11 +70,11 @@ struct VerifyTests {
     @Test func aMissingIndexEntryIsNamed() throws {
         let (directory, copy) = try Self.makeCopy()
         defer { copy.close(); _ = directory }
-        try copy.environmentForTesting.rawDelete(table: "audit_by_request", key: KeyPair("req-10", UInt64(12)).encodedKey)
+        try copy.environmentForTesting.rawDelete(table: "audit_by_request", key: KeyPair("req-10", UInt64(13)).encodedKey)
         let report = try copy.verify()
         #expect(report.problems.count == 1)
         #expect(report.problems.first?.kind == .missingIndexEntry)
-        #expect(report.problems.first?.seq == 12)
+        #expect(report.problems.first?.seq == 13)
         #expect(report.problems.first?.table == "audit_by_request")
     }
 
@@ -118,7 +118,7 @@ struct VerifyTests {
         }
         let store = try Store.open(at: path, options: .init(readOnly: true))
         defer { store.close() }
-        #expect(try store.read { try $0.audit.head().seq } == 4)
+        #expect(try store.read { try $0.audit.head().seq } == 5)
         #expect(try store.verify().isIntact)
     }
 }

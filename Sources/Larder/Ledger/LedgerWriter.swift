@@ -59,7 +59,8 @@ public struct LedgerWriter {
     ///   an overflow, naming the rule and the account.
     @discardableResult
     public func post(_ request: TransferRequest) throws(LarderError) -> LedgerOutcome<Transfer> {
-        var planner = LedgerPlanner(txn: transaction.txn, tables: transaction.tables, timeMicros: transaction.timeMicros)
+        var planner = LedgerPlanner(txn: transaction.txn, tables: transaction.tables, timeMicros: transaction.timeMicros,
+                                    packsLedger: transaction.policy.packsLedger)
         let plan = try planner.plan(request)
         return try apply([plan])[0]
     }
@@ -88,7 +89,8 @@ public struct LedgerWriter {
         guard (1...Self.linkedBatchCountMax).contains(requests.count) else {
             throw LarderError(.validationFailed, "A linked batch holds 1 to \(Self.linkedBatchCountMax) transfers, not \(requests.count).")
         }
-        var planner = LedgerPlanner(txn: transaction.txn, tables: transaction.tables, timeMicros: transaction.timeMicros)
+        var planner = LedgerPlanner(txn: transaction.txn, tables: transaction.tables, timeMicros: transaction.timeMicros,
+                                    packsLedger: transaction.policy.packsLedger)
         var plans: [LedgerPlanner.Plan] = []
         for (index, request) in requests.enumerated() {
             do {
@@ -156,6 +158,8 @@ struct LedgerPlanner {
     let txn: ReadTransaction
     let tables: StoreTables
     let timeMicros: UnixMicros
+    /// Transfers on this ledger tagged with a cancelled cycle are refused.
+    let packsLedger: String
     private var reader: LedgerReader { LedgerReader(txn: txn, tables: tables) }
     /// Balances as changed by earlier plans of this batch.
     private var balances: [String: Balance] = [:]
@@ -164,10 +168,11 @@ struct LedgerPlanner {
     /// Targets resolved by earlier plans of this batch.
     private var resolved: [String: String] = [:]
 
-    init(txn: ReadTransaction, tables: StoreTables, timeMicros: UnixMicros) {
+    init(txn: ReadTransaction, tables: StoreTables, timeMicros: UnixMicros, packsLedger: String) {
         self.txn = txn
         self.tables = tables
         self.timeMicros = timeMicros
+        self.packsLedger = packsLedger
     }
 
     /// A transfer before its audit seq is known.
@@ -293,6 +298,16 @@ struct LedgerPlanner {
             credit = try balance(creditAccount.id)
             debit.debitsPosted = try Self.add(debit.debitsPosted, original.amount, debitAccount.id, "debits_posted")
             credit.creditsPosted = try Self.add(credit.creditsPosted, original.amount, creditAccount.id, "credits_posted")
+        }
+        if draft.ledger == packsLedger, draft.kind != .voidPending, draft.kind != .reversal {
+            // A cancelled cycle's packs are not consumed (the failure policy's cancellation).
+            for ref in draft.refs where ref.kind == "cycle" {
+                if let by = try txn.get(tables.cancelledCycles, ref.id) {
+                    throw LarderError(.conflict,
+                                      "Transfer \(request.id) consumes packs of cycle \(ref.id), which incident \(String(decoding: by, as: UTF8.self)) cancelled; nothing was written.",
+                                      failureClass: .validation, retryable: false)
+                }
+            }
         }
         try Self.checkRules(debitAccount, debit, transfer: request.id)
         try Self.checkRules(creditAccount, credit, transfer: request.id)

@@ -172,4 +172,48 @@ public struct FailurePolicy: Sendable, Hashable, Codable {
     func canonicalJSON() throws(LarderError) -> [UInt8] {
         try CanonicalJSON.encode(self)
     }
+
+    // Sets and enum-keyed dictionaries encode in hash order, which differs between processes;
+    // the policy's encoding is fingerprinted, so it uses sorted arrays and string keys instead.
+    private enum CodingKeys: String, CodingKey {
+        case allowedResponses, adminOnlyCategories, preApprovedCredits, creditRules, creditLedger,
+             creditIssuingAccount, packsLedger
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        var allowed: [String: [String]] = [:]
+        for (role, types) in allowedResponses { allowed[role.rawValue] = types.map(\.rawValue).sorted() }
+        try container.encode(allowed, forKey: .allowedResponses)
+        try container.encode(adminOnlyCategories.map(\.rawValue).sorted(), forKey: .adminOnlyCategories)
+        try container.encode(preApprovedCredits, forKey: .preApprovedCredits)
+        try container.encode(creditRules, forKey: .creditRules)
+        try container.encode(creditLedger, forKey: .creditLedger)
+        try container.encode(creditIssuingAccount, forKey: .creditIssuingAccount)
+        try container.encode(packsLedger, forKey: .packsLedger)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let allowed = try container.decode([String: [String]].self, forKey: .allowedResponses)
+        var responses: [Role: Set<ResponseType>] = [:]
+        for (roleText, typeTexts) in allowed {
+            guard let role = Role(rawValue: roleText) else {
+                throw DecodingError.dataCorruptedError(forKey: .allowedResponses, in: container, debugDescription: "unknown role \(roleText)")
+            }
+            responses[role] = Set(try typeTexts.map { text in
+                guard let type = ResponseType(rawValue: text) else {
+                    throw DecodingError.dataCorruptedError(forKey: .allowedResponses, in: container, debugDescription: "unknown response \(text)")
+                }
+                return type
+            })
+        }
+        allowedResponses = responses
+        adminOnlyCategories = Set(try container.decode([IncidentCategory].self, forKey: .adminOnlyCategories))
+        preApprovedCredits = try container.decode([PreApprovedCredit].self, forKey: .preApprovedCredits)
+        creditRules = try container.decode([CreditRule].self, forKey: .creditRules)
+        creditLedger = try container.decode(String.self, forKey: .creditLedger)
+        creditIssuingAccount = try container.decode(String.self, forKey: .creditIssuingAccount)
+        packsLedger = try container.decode(String.self, forKey: .packsLedger)
+    }
 }

@@ -29,11 +29,15 @@ public final class Store: Sendable {
         /// Where audit times, decision ages and deadlines come from.
         public var clock: any LarderClock
         public var breaker: BreakerPolicy
+        /// The failure policy the store enforces; recorded in the audit log when it changes.
+        public var policy: FailurePolicy
         /// Test-only: a fault injected into every audit append.
         @_spi(Testing) public var auditFaultInjection: AuditFaultInjection?
 
         public init(limits: Limits = Limits(), durability: Durability = .durable, readOnly: Bool = false,
-                    clock: any LarderClock = SystemClock(), breaker: BreakerPolicy = BreakerPolicy()) {
+                    clock: any LarderClock = SystemClock(), breaker: BreakerPolicy = BreakerPolicy(),
+                    policy: FailurePolicy = .default) {
+            self.policy = policy
             self.limits = limits
             self.durability = durability
             self.readOnly = readOnly
@@ -67,6 +71,7 @@ public final class Store: Sendable {
     ///   NOT_FOUND for a read-only open of a missing store; PERSISTENCE_ERROR for a store with a
     ///   newer schema or a file LMDB cannot open.
     public static func open(at path: String, options: Options = Options()) throws(LarderError) -> Store {
+        try options.policy.validate()
         let environment = try Environment.open(
             at: path,
             options: .init(limits: options.limits, durability: options.durability, readOnly: options.readOnly,
@@ -246,7 +251,7 @@ public final class Store: Sendable {
             }
             let time = options.clock.now().unixMicros
             let storeTransaction = StoreTransaction(context: context, timeMicros: time, txn: txn, tables: tables,
-                                                    fault: options.auditFaultInjection)
+                                                    fault: options.auditFaultInjection, policy: options.policy)
             let result = try body(storeTransaction)
             guard !storeTransaction.mutated || !storeTransaction.appended.isEmpty else {
                 throw LarderError(.auditFailed,
@@ -322,6 +327,33 @@ public final class Store: Sendable {
                               failureClass: .dataInconsistency, failurePoint: .open)
         default:
             break
+        }
+        if !options.readOnly { try recordPolicy() }
+    }
+
+    /// Records the policy in force (`POLICY_CHANGED`, with the whole policy as payload) when it
+    /// differs from the one recorded last.
+    private func recordPolicy() throws(LarderError) {
+        let policyJSON = try options.policy.canonicalJSON()
+        let digest = AuditChain.sha256(policyJSON)
+        let now = options.clock.now().unixMicros
+        do {
+            try write(WriteContext(actor: .larder, requestID: "larder.policy.\(now)")) { txn in
+                let recorded = try txn.txn.get(tables.meta, MetaKey.policySHA256)
+                guard recorded != digest else { return }
+                try txn.txn.put(tables.meta, MetaKey.policySHA256, digest)
+                var payload = JSONWriter()
+                payload.object { o in
+                    o.field("policy_sha256", digest.hexString)
+                    o.field("previous_sha256", recorded?.hexString)
+                    o.rawField("policy", json: String(decoding: policyJSON, as: UTF8.self))
+                }
+                try txn.appendAudit(AuditDraft(event: .policyChanged, payload: payload.text))
+            }
+        } catch let error as LarderError {
+            throw error
+        } catch {
+            preconditionFailure("unexpected error \(error)")
         }
     }
 

@@ -27,9 +27,19 @@ struct StoreTables: Sendable {
     /// (account id, audit seq) → history entry with the balance after.
     static let ledgerHistoryName = "ledger_history"
 
+    /// Incidents by id.
+    static let incidentsName = "incidents"
+    /// ("state:open" | "category:delivery" | "severity:P1" | "all", (created µs, id)) → empty.
+    static let incidentsIndexName = "incidents_index"
+    /// Refund requests by id.
+    static let incidentRefundsName = "incident_refunds"
+    /// Cancelled cycle → the incident that cancelled it.
+    static let cancelledCyclesName = "cancelled_cycles"
+
     static let allNames = [auditName, auditByRequestName, auditByRefName, auditByTimeName,
                            decisionsName, decisionsByTimeName, metaName,
-                           ledgerAccountsName, ledgerBalancesName, ledgerTransfersName, ledgerResolutionsName, ledgerHistoryName]
+                           ledgerAccountsName, ledgerBalancesName, ledgerTransfersName, ledgerResolutionsName, ledgerHistoryName,
+                           incidentsName, incidentsIndexName, incidentRefundsName, cancelledCyclesName]
 
     let audit: Table<UInt64, [UInt8]>
     let auditByRequest: Table<KeyPair<String, UInt64>, Empty>
@@ -43,6 +53,10 @@ struct StoreTables: Sendable {
     let ledgerTransfers: Table<String, [UInt8]>
     let ledgerResolutions: Table<String, [UInt8]>
     let ledgerHistory: Table<KeyPair<String, UInt64>, [UInt8]>
+    let incidents: Table<String, [UInt8]>
+    let incidentsIndex: Table<KeyPair<String, KeyPair<Int64, String>>, Empty>
+    let incidentRefunds: Table<String, [UInt8]>
+    let cancelledCycles: Table<String, [UInt8]>
 
     init(_ environment: Environment) throws(LarderError) {
         audit = try environment.table(Self.auditName)
@@ -57,6 +71,10 @@ struct StoreTables: Sendable {
         ledgerTransfers = try environment.table(Self.ledgerTransfersName)
         ledgerResolutions = try environment.table(Self.ledgerResolutionsName)
         ledgerHistory = try environment.table(Self.ledgerHistoryName)
+        incidents = try environment.table(Self.incidentsName)
+        incidentsIndex = try environment.table(Self.incidentsIndexName)
+        incidentRefunds = try environment.table(Self.incidentRefundsName)
+        cancelledCycles = try environment.table(Self.cancelledCyclesName)
     }
 }
 
@@ -66,4 +84,5 @@ enum MetaKey {
     static let formatVersion = "format_version"
     static let createdAt = "created_at"
     static let chainHead = "chain_head"
+    static let policySHA256 = "policy_sha256"
 }

@@ -12,6 +12,8 @@ public struct StoreView {
     public var decisions: DecisionLog { DecisionLog(txn: txn, tables: tables) }
     /// Ledger accounts, balances, transfers and history.
     public var ledger: LedgerReader { LedgerReader(txn: txn, tables: tables) }
+    /// Incidents, their responses, refunds and cancelled cycles.
+    public var incidents: IncidentReader { IncidentReader(txn: txn, tables: tables) }
 }
 
 /// The write transaction as a domain store sees it: one LMDB write transaction that holds the
@@ -27,13 +29,16 @@ public final class StoreTransaction {
     let txn: WriteTransaction
     let tables: StoreTables
     private let fault: AuditFaultInjection?
+    /// The failure policy in force.
+    let policy: FailurePolicy
     /// Audit records appended by this write, in order.
     public private(set) var appended: [AuditEntry] = []
     /// Read from the log at the first append of this transaction, then advanced by each append.
     private var head: ChainHead?
 
     init(context: WriteContext, timeMicros: UnixMicros, txn: WriteTransaction, tables: StoreTables,
-         fault: AuditFaultInjection?) {
+         fault: AuditFaultInjection?, policy: FailurePolicy) {
+        self.policy = policy
         self.context = context
         self.timeMicros = timeMicros
         self.txn = txn
@@ -46,6 +51,9 @@ public final class StoreTransaction {
 
     /// Ledger changes: accounts, transfers, linked batches.
     public var ledger: LedgerWriter { LedgerWriter(transaction: self) }
+
+    /// Incident changes: record, lifecycle, responses under the failure policy.
+    public var incidents: IncidentWriter { IncidentWriter(transaction: self) }
 
     /// Appends an audit record for this write and returns it (with its seq and hashes).
     ///
@@ -60,6 +68,12 @@ public final class StoreTransaction {
         head = ChainHead(seq: entry.seq, chainHash: entry.chainHash)
         appended.append(entry)
         return entry
+    }
+
+    /// The seq the next appended record will get.
+    func nextAuditSeq() throws(LarderError) -> UInt64 {
+        if let head { return head.seq + 1 }
+        return try AuditLog(txn: txn, tables: tables).head().seq + 1
     }
 
     /// The seq of the last record this write appended.

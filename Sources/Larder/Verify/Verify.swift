@@ -108,6 +108,7 @@ struct Verifier {
         try verifyIndexes(expected)
         try verifyDecisions()
         try verifyLedger()
+        try verifyIncidents()
     }
 
     func tick(_ phase: String, _ done: Int, _ total: Int, force: Bool = false) {
