@@ -96,6 +96,7 @@ let package = Package(
             name: "LarderAdminTests",
             dependencies: [
                 "LarderAdmin", "Larder", "LarderTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
