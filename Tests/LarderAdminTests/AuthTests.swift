@@ -77,6 +77,12 @@ struct AuthTests {
         let response = try await fixture.request("/healthz", method: .head)
         #expect(response.status == .ok)
         #expect(response.body.readableBytes == 0)
+        let missing = try await fixture.request("/no/such/route", method: .head)
+        #expect(missing.status == .notFound)
+        #expect(missing.body.readableBytes == 0)
+        let refused = try await fixture.request("/v1/audit/1", method: .head)
+        #expect(refused.status == .unauthorized)
+        #expect(refused.body.readableBytes == 0)
     }
 
     @Test func anUnknownRouteIs404WithTheContractBody() async throws {

@@ -19,6 +19,9 @@ struct AdminMiddleware: RouterMiddleware {
         context.requestID = Self.requestID(from: request)
         var response = await respond(request, context: context, next: next)
         response.headers[Self.requestIDHeader] = context.requestID
+        // Routes get HEAD from the router; errors and unknown paths do not, and a HEAD answer
+        // must never carry a body.
+        if request.method == .head { response = response.createHeadResponse() }
         return response
     }
 
