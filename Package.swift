@@ -14,11 +14,18 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Larder", targets: ["Larder"]),
+        .library(name: "LarderAdmin", targets: ["LarderAdmin"]),
         .library(name: "LarderTesting", targets: ["LarderTesting"]),
         .executable(name: "larder", targets: ["larder"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
+        // Only LarderAdmin and its tests depend on Hummingbird; the store itself stays server-free.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
+        // Already in the graph through Hummingbird; named so LarderAdmin can import HTTPTypes
+        // (header names) and NIOCore (timeouts, the bound port) explicitly.
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.0.0"),
     ],
     targets: [
         // Layer 1: the C library. Only LarderStorage imports it.
@@ -38,6 +45,18 @@ let package = Package(
             name: "Larder",
             dependencies: [
                 "LarderStorage",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Layer 5: the read-only admin HTTP server.
+        .target(
+            name: "LarderAdmin",
+            dependencies: [
+                "Larder",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
@@ -69,6 +88,18 @@ let package = Package(
             name: "LarderTests",
             dependencies: [
                 "Larder", "LarderTesting", "larder", "larder-fixture",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LarderAdminTests",
+            dependencies: [
+                "LarderAdmin", "Larder", "LarderTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings

@@ -1,0 +1,74 @@
+public import Larder
+
+/// How the admin server listens and what it allows: every limit of the server lives here, has a
+/// default, and is checked by ``validate()`` before the server starts.
+///
+/// ```swift
+/// var configuration = AdminConfiguration()          // 127.0.0.1:8089, 100 requests/min/token
+/// configuration.port = 9090
+/// let server = try AdminServer(store: store, tokens: tokens, configuration: configuration)
+/// ```
+public struct AdminConfiguration: Sendable, Hashable {
+    /// Address to bind. Loopback by default: exposing forensic reads beyond the box is a
+    /// deliberate choice (put TLS in front; see docs/THREAT-MODEL.md).
+    public var host = "127.0.0.1"
+    /// TCP port; 0 picks a free one.
+    public var port = 8089
+
+    /// Requests one token may make per budget window; past it, 429 RATE_LIMITED + Retry-After.
+    public var requestsPerWindowMax = 100
+    /// Length of the budget window, in seconds.
+    public var budgetWindowSeconds = 60
+
+    /// Records per page when a query names no `limit`.
+    public var pageSizeDefault = 100
+    /// Largest `limit` a query may ask for; above it, 400 VALIDATION_FAILED.
+    public var pageSizeMax = 1_000
+    /// Records read per snapshot while streaming an export: bounds the memory an export holds.
+    public var exportPageRecords = 1_000
+
+    /// Longest request target (path + query) accepted, in bytes; above it, 414.
+    public var urlBytesMax = 4_096
+    /// Largest total of request header names and values accepted, in bytes; above it, 431.
+    /// Must stay below the HTTP parser's own 80 KiB cap so that our contract body answers first.
+    public var headerBytesMax = 16_384
+    /// A connection idle (nothing read or written) this long is closed: bounds slow clients.
+    public var requestTimeoutSeconds = 30
+
+    /// `/readyz` fails when more than this fraction of the maximum map is in use.
+    public var readinessMapUseFractionMax = 0.9
+    /// `/readyz` fails when less than this fraction of the store's file system is free.
+    public var readinessDiskFreeFractionMin = 0.2
+    /// `/readyz` fails when at least this fraction of the LMDB reader slots is taken.
+    public var readinessReaderUseFractionMax = 0.9
+
+    public init() {}
+
+    /// The HTTP parser's own header cap; ``headerBytesMax`` must stay below it.
+    static let parserHeaderBytesMax = 80 * 1024
+
+    /// Throws VALIDATION_FAILED naming the first setting out of range.
+    public func validate() throws(LarderError) {
+        func require(_ condition: Bool, _ message: String) throws(LarderError) {
+            guard condition else { throw LarderError(.validationFailed, "Admin configuration: \(message)") }
+        }
+        try require(!host.isEmpty, "host must not be empty.")
+        try require((0...65_535).contains(port), "port \(port) is not in 0...65535.")
+        try require((1...1_000_000).contains(requestsPerWindowMax), "requestsPerWindowMax \(requestsPerWindowMax) is not in 1...1000000.")
+        try require((1...86_400).contains(budgetWindowSeconds), "budgetWindowSeconds \(budgetWindowSeconds) is not in 1...86400.")
+        try require((1...AuditLog.recordsPerPageMax).contains(pageSizeMax),
+                    "pageSizeMax \(pageSizeMax) is not in 1...\(AuditLog.recordsPerPageMax).")
+        try require((1...pageSizeMax).contains(pageSizeDefault), "pageSizeDefault \(pageSizeDefault) is not in 1...\(pageSizeMax).")
+        try require((1...AuditLog.recordsPerPageMax).contains(exportPageRecords),
+                    "exportPageRecords \(exportPageRecords) is not in 1...\(AuditLog.recordsPerPageMax).")
+        try require((256...65_536).contains(urlBytesMax), "urlBytesMax \(urlBytesMax) is not in 256...65536.")
+        try require((1_024...Self.parserHeaderBytesMax / 2).contains(headerBytesMax),
+                    "headerBytesMax \(headerBytesMax) is not in 1024...\(Self.parserHeaderBytesMax / 2).")
+        try require((1...3_600).contains(requestTimeoutSeconds), "requestTimeoutSeconds \(requestTimeoutSeconds) is not in 1...3600.")
+        for (name, value) in [("readinessMapUseFractionMax", readinessMapUseFractionMax),
+                              ("readinessDiskFreeFractionMin", readinessDiskFreeFractionMin),
+                              ("readinessReaderUseFractionMax", readinessReaderUseFractionMax)] {
+            try require((0...1).contains(value), "\(name) \(value) is not in 0...1.")
+        }
+    }
+}

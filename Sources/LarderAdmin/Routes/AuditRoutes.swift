@@ -1,0 +1,172 @@
+import HTTPTypes
+import Hummingbird
+import Larder
+
+/// `audit:read`: queries, one record, the NDJSON export and chain verification. Every answer
+/// with data is recorded as FORENSIC_ACCESS before it is sent.
+enum AuditRoutes {
+    static let all: [AdminRoute] = [
+        AdminRoute(path: "/v1/audit", scope: .auditRead, handler: query),
+        AdminRoute(path: "/v1/audit/{seq}", scope: .auditRead, handler: record),
+        AdminRoute(path: "/v1/audit/export", scope: .auditRead, handler: export),
+        AdminRoute(path: "/v1/audit/verify", scope: .auditRead, handler: verify),
+    ]
+
+    /// One query of the audit log, as chosen by the request's selector.
+    enum Query: Sendable {
+        case sequence(from: UInt64, direction: ScanDirection)
+        case time(since: UnixMicros, until: UnixMicros)
+        case request(String)
+        case ref(CorrelationRef)
+
+        func run(_ audit: AuditLog, limit: Int, cursor: String?) throws(LarderError) -> AuditPage {
+            switch self {
+            case .sequence(let from, let direction):
+                try audit.records(fromSeq: from, limit: limit, direction: direction, cursor: cursor)
+            case .time(let since, let until):
+                try audit.records(since: since, until: until, limit: limit, cursor: cursor)
+            case .request(let requestID):
+                try audit.records(requestID: requestID, limit: limit, cursor: cursor)
+            case .ref(let ref):
+                try audit.records(ref: ref, limit: limit, cursor: cursor)
+            }
+        }
+    }
+
+    static let queryParameters: Set<String> = ["from_seq", "direction", "since", "until", "request_id", "ref", "limit", "cursor"]
+
+    /// Parses the one selector a query must have: `from_seq` (+ `direction`), `since` + `until`,
+    /// `request_id` or `ref`.
+    static func parseQuery(_ parameters: QueryParameters) throws(LarderError) -> Query {
+        let selectors = [parameters.contains("from_seq"), parameters.contains("since") || parameters.contains("until"),
+                         parameters.contains("request_id"), parameters.contains("ref")]
+        guard selectors.filter({ $0 }).count == 1 else {
+            throw LarderError(.validationFailed, "Give exactly one of from_seq, since+until, request_id or ref.")
+        }
+        if parameters.contains("direction"), !parameters.contains("from_seq") {
+            throw LarderError(.validationFailed, "direction applies to from_seq only.")
+        }
+        if let from = try parameters.seq("from_seq") {
+            let text = parameters["direction"] ?? "forward"
+            guard let direction = ScanDirection(rawValue: text) else {
+                throw LarderError(.validationFailed, "direction \(JSONWriter.quoted(text)) is neither forward nor backward.")
+            }
+            return .sequence(from: from, direction: direction)
+        }
+        if parameters.contains("since") || parameters.contains("until") {
+            guard let since = try parameters.time("since"), let until = try parameters.time("until") else {
+                throw LarderError(.validationFailed, "A time range needs both since and until.")
+            }
+            return .time(since: since, until: until)
+        }
+        if let requestID = parameters["request_id"] { return .request(requestID) }
+        let text = parameters["ref"] ?? ""
+        guard let ref = CorrelationRef(parsing: text) else {
+            throw LarderError(.validationFailed, "ref \(JSONWriter.quoted(text)) is not KIND:ID.")
+        }
+        return .ref(ref)
+    }
+
+    @Sendable static func query(_ call: AdminCall) async throws -> Response {
+        let parameters = try QueryParameters(call.request.uri.query, allowed: queryParameters)
+        let query = try parseQuery(parameters)
+        let limit = try parameters.limit(default: call.configuration.pageSizeDefault, max: call.configuration.pageSizeMax)
+        let cursor = parameters["cursor"], store = call.store
+        let page = try await offload { try store.read { view in try query.run(view.audit, limit: limit, cursor: cursor) } }
+        try await call.recordForensicAccess(filters: filters(parameters), resultCount: page.records.count)
+        return Responses.json { o in
+            o.array("records") { list in for entry in page.records { entry.writeJSON(to: &list) } }
+            o.field("next_cursor", page.nextCursor)
+        }
+    }
+
+    @Sendable static func record(_ call: AdminCall) async throws -> Response {
+        _ = try QueryParameters(call.request.uri.query, allowed: [])
+        let text = call.parameter("seq")
+        guard let seq = UInt64(text) else {
+            throw LarderError(.validationFailed, "\(JSONWriter.quoted(text)) is not an audit sequence number.")
+        }
+        let store = call.store
+        guard let entry = try await offload({ try store.read { view in try view.audit.record(seq: seq) } }) else {
+            throw LarderError(.notFound, "There is no audit record \(seq).")
+        }
+        try await call.recordForensicAccess(filters: [("seq", text)], resultCount: 1)
+        return Responses.json(entry.jsonText)
+    }
+
+    /// Streams `from_seq...until_seq` as NDJSON, one snapshot per page of
+    /// ``AdminConfiguration/exportPageRecords``: memory stays constant however long the range.
+    ///
+    /// The range is fixed against the head at the start, so the export is exactly what the
+    /// FORENSIC_ACCESS record says (it never includes that record, or writes made meanwhile).
+    /// A read failing mid-stream aborts the connection: the client sees a truncated chunked
+    /// body, never a silently short export.
+    @Sendable static func export(_ call: AdminCall) async throws -> Response {
+        let parameters = try QueryParameters(call.request.uri.query, allowed: ["from_seq", "until_seq"])
+        let from = max(try parameters.seq("from_seq") ?? 1, 1)
+        let untilGiven = try parameters.seq("until_seq")
+        if let untilGiven, untilGiven < from {
+            throw LarderError(.validationFailed, "until_seq \(untilGiven) is before from_seq \(from).")
+        }
+        let store = call.store, pageRecords = UInt64(call.configuration.exportPageRecords)
+        let head = try await offload { try store.read { view in try view.audit.head().seq } }
+        let until = min(untilGiven ?? head, head)
+        // Sequence numbers run 1, 2, 3, … without gaps (verify checks it), so the range's size
+        // is known before reading it.
+        let count = until >= from ? Int(until - from + 1) : 0
+        var recorded = filters(parameters)
+        recorded.append(("until_seq_effective", String(until)))
+        try await call.recordForensicAccess(filters: recorded, resultCount: count)
+        var headers = HTTPFields()
+        headers[.contentType] = Responses.ndjsonContentType
+        let body = ResponseBody { writer in
+            var next = from
+            while next <= until {
+                let start = next
+                let limit = Int(min(pageRecords, until - start + 1))
+                let page = try await offload { try store.read { view in try view.audit.records(fromSeq: start, limit: limit) } }
+                guard let last = page.records.last else { break }
+                var chunk = ""
+                for entry in page.records {
+                    chunk += entry.jsonText
+                    chunk += "\n"
+                }
+                try await writer.write(ByteBuffer(string: chunk))
+                next = last.seq + 1
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    @Sendable static func verify(_ call: AdminCall) async throws -> Response {
+        _ = try QueryParameters(call.request.uri.query, allowed: [])
+        let store = call.store
+        let report = try await offload { try store.verify() }
+        try await call.recordForensicAccess(filters: [], resultCount: report.recordsChecked)
+        return Responses.json { o in
+            o.field("intact", report.isIntact)
+            o.field("records_checked", report.recordsChecked)
+            o.field("index_entries_checked", report.indexEntriesChecked)
+            o.field("head_seq", report.head.seq)
+            o.field("head_hash", report.head.chainHash.hexString)
+            o.field("first_broken_seq", report.firstBrokenSeq)
+            o.array("problems") { list in
+                for problem in report.problems {
+                    list.object { p in
+                        p.field("kind", problem.kind.rawValue)
+                        p.field("seq", problem.seq)
+                        p.field("table", problem.table)
+                        p.field("detail", problem.detail)
+                    }
+                }
+            }
+            o.field("problems_omitted", report.problemsOmitted)
+        }
+    }
+
+    /// The filters of a query as given, for the FORENSIC_ACCESS record.
+    static func filters(_ parameters: QueryParameters) -> [(String, String)] {
+        parameters.names.map { ($0, parameters[$0] ?? "") }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Larder
+
+/// The query string of a request, parsed strictly: percent-decoded (RFC 3986; `+` is a plus, so
+/// RFC 3339 offsets survive), every name known to the route, none given twice.
+///
+/// Strict because a misspelt filter that is silently ignored returns the wrong records and, worse,
+/// records the wrong range in the FORENSIC_ACCESS event.
+struct QueryParameters {
+    private(set) var values: [String: String] = [:]
+    /// Names in the order given, for the forensic record.
+    private(set) var names: [String] = []
+
+    init(_ query: String?, allowed: Set<String>) throws(LarderError) {
+        guard let query, !query.isEmpty else { return }
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = String(parts[0]).removingPercentEncoding,
+                  let value = (parts.count == 2 ? String(parts[1]) : "").removingPercentEncoding else {
+                throw LarderError(.validationFailed, "The query parameter \(JSONWriter.quoted(String(pair))) is not percent-encoded correctly.")
+            }
+            guard allowed.contains(name) else {
+                let known = allowed.sorted().joined(separator: ", ")
+                throw LarderError(.validationFailed,
+                                  "Unknown query parameter \(JSONWriter.quoted(name)); this route takes \(known.isEmpty ? "none" : known).")
+            }
+            guard values[name] == nil else {
+                throw LarderError(.validationFailed, "The query parameter \(name) is given twice.")
+            }
+            values[name] = value
+            names.append(name)
+        }
+    }
+
+    subscript(name: String) -> String? { values[name] }
+
+    func contains(_ name: String) -> Bool { values[name] != nil }
+
+    func seq(_ name: String) throws(LarderError) -> UInt64? {
+        guard let text = values[name] else { return nil }
+        guard let value = UInt64(text) else {
+            throw LarderError(.validationFailed, "\(name) \(JSONWriter.quoted(text)) is not a sequence number.")
+        }
+        return value
+    }
+
+    func time(_ name: String) throws(LarderError) -> UnixMicros? {
+        guard let text = values[name] else { return nil }
+        guard let value = RFC3339.parse(text) else {
+            throw LarderError(.validationFailed, "\(name) \(JSONWriter.quoted(text)) is not an RFC 3339 time.")
+        }
+        return value
+    }
+
+    /// `limit`, defaulting to `defaultValue`; VALIDATION_FAILED outside 1...`max`.
+    func limit(default defaultValue: Int, max: Int) throws(LarderError) -> Int {
+        guard let text = values["limit"] else { return defaultValue }
+        guard let value = Int(text), (1...max).contains(value) else {
+            throw LarderError(.validationFailed, "limit \(JSONWriter.quoted(text)) is not in 1...\(max).")
+        }
+        return value
+    }
+}
