@@ -20,13 +20,12 @@ struct AuditRouteTests {
 
     @Test func pagesBySequenceForwardAndBackwardWithACursor() async throws {
         let fixture = try AdminFixture()
-        try fixture.seed(5)   // seqs 2...6 after the schema record
+        try fixture.seed(5)   // seqs 3...7 after the schema and policy records
         let first = try await fixture.request("/v1/audit?from_seq=2&limit=3", secret: fixture.auditSecret)
         #expect(first.status == .ok)
         #expect(try records(first).map { $0["seq"] as? Int } == [2, 3, 4])
         let cursor = try #require(try first.json()["next_cursor"] as? String)
         let second = try await fixture.request("/v1/audit?from_seq=2&limit=3&cursor=\(cursor)", secret: fixture.auditSecret)
-        // seq 7 is the FORENSIC_ACCESS record of the first page: forensic reads are in the log too.
         #expect(try records(second).map { $0["seq"] as? Int } == [5, 6, 7])
         let backward = try await fixture.request("/v1/audit?from_seq=4&direction=backward&limit=10", secret: fixture.auditSecret)
         #expect(try records(backward).map { $0["seq"] as? Int } == [4, 3, 2, 1])
@@ -57,7 +56,7 @@ struct AuditRouteTests {
         let since = RFC3339.format(start + 90_000_000), until = RFC3339.format(start + 210_000_000)
         let response = try await fixture.request("/v1/audit?since=\(since)&until=\(until)", secret: fixture.auditSecret)
         #expect(response.status == .ok)
-        #expect(try records(response).map { $0["seq"] as? Int } == [3, 4])
+        #expect(try records(response).map { $0["seq"] as? Int } == [4, 5])
         let onlySince = try await fixture.request("/v1/audit?since=\(since)", secret: fixture.auditSecret)
         #expect(onlySince.status == .badRequest)
     }
@@ -71,7 +70,7 @@ struct AuditRouteTests {
         let response = try await fixture.request(uri, secret: fixture.auditSecret)
         #expect(response.status == .badRequest)
         #expect(try response.errorCode() == "VALIDATION_FAILED")
-        #expect(try fixture.auditCount() == 1, "a refused query records nothing")
+        #expect(try fixture.auditCount() == initialRecords, "a refused query records nothing")
     }
 
     /// An independent reader recomputes both hashes from the served record alone.
@@ -93,7 +92,7 @@ struct AuditRouteTests {
             #expect(record["seq"] as? Int == seq)
             #expect(try AuditRecord.decode(bytes).seq == UInt64(seq))
         }
-        let second = try await fixture.request("/v1/audit/2", secret: fixture.auditSecret).json()
+        let second = try await fixture.request("/v1/audit/3", secret: fixture.auditSecret).json()
         #expect(second["event"] as? String == "ORDER_NOTED")
         #expect((second["actor"] as? Object)?["role"] as? String == "accountManager")
         #expect((second["payload"] as? Object)?["n"] as? Int == 0, "an object payload is embedded as JSON")
@@ -108,7 +107,7 @@ struct AuditRouteTests {
         let response = try await fixture.request("/v1/audit/99", secret: fixture.auditSecret)
         #expect(response.status == .notFound)
         #expect(try response.errorCode() == "NOT_FOUND")
-        #expect(try fixture.auditCount() == 1)
+        #expect(try fixture.auditCount() == initialRecords)
     }
 
     /// 5,000 records in 1,000-record snapshots: every line, in order, nothing else.
@@ -126,10 +125,10 @@ struct AuditRouteTests {
             let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? Object)
             return try #require(object["seq"] as? Int)
         }
-        #expect(seqs == Array(1...5_001), "the schema record and 5,000 seeded, not the export's own record")
+        #expect(seqs == Array(1...5_002), "the store's two records and 5,000 seeded, not the export's own record")
         let access = try #require(try fixture.lastRecord())
         #expect(access.event == .forensicAccess)
-        #expect(access.payload.contains("\"result_count\":5001"))
+        #expect(access.payload.contains("\"result_count\":5002"))
 
         let range = try await fixture.request("/v1/audit/export?from_seq=10&until_seq=12", secret: fixture.auditSecret)
         #expect(range.text.split(separator: "\n").count == 3)
@@ -143,8 +142,8 @@ struct AuditRouteTests {
         #expect(response.status == .ok)
         let body = try response.json()
         #expect(body["intact"] as? Bool == true)
-        #expect(body["records_checked"] as? Int == 11)
-        #expect(body["head_seq"] as? Int == 11)
+        #expect(body["records_checked"] as? Int == 12)
+        #expect(body["head_seq"] as? Int == 12)
         #expect(body["head_hash"] as? String == head.chainHash.hexString)
         #expect(body["first_broken_seq"] is NSNull)
         #expect((body["problems"] as? [Any])?.isEmpty == true)

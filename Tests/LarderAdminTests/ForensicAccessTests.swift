@@ -63,7 +63,7 @@ struct ForensicAccessTests {
             #expect(body["records"] == nil)
             #expect(!response.text.contains("ORDER_NOTED"), "no record data leaks into the refusal")
         }
-        #expect(try fixture.auditCount() == 4)
+        #expect(try fixture.auditCount() == initialRecords + 3)
         #expect(try await fixture.request("/healthz").status == .ok)
         #expect(try await fixture.request("/metrics").status == .ok)
         let ready = try await fixture.request("/readyz")

@@ -8,6 +8,9 @@ import LarderTesting
 import NIOCore
 import Testing
 
+/// A new store holds two records: its schema (seq 1) and the policy in force (seq 2).
+let initialRecords = 2
+
 /// A fresh store with a running (in-process) admin server and three tokens: one per scope and
 /// one already expired. Secrets come from a seeded generator, so a failure replays exactly.
 final class AdminFixture: Sendable {
