@@ -26,6 +26,8 @@ let package = Package(
         // (header names) and NIOCore (timeouts, the bound port) explicitly.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.0.0"),
+        // Only the command-line tool parses arguments.
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
     ],
     targets: [
         // Layer 1: the C library. Only LarderStorage imports it.
@@ -66,9 +68,19 @@ let package = Package(
             dependencies: ["Larder", "LarderStorage"],
             swiftSettings: strictSettings
         ),
+        // The `larder` tool's commands, as a library so tests can drive them in-process.
+        .target(
+            name: "LarderCLI",
+            dependencies: [
+                "Larder", "LarderAdmin",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "larder",
-            dependencies: ["Larder"],
+            dependencies: ["LarderCLI"],
             path: "Tools/larder",
             swiftSettings: strictSettings
         ),
@@ -87,7 +99,7 @@ let package = Package(
         .testTarget(
             name: "LarderTests",
             dependencies: [
-                "Larder", "LarderTesting", "larder", "larder-fixture",
+                "Larder", "LarderTesting", "larder-fixture",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
@@ -102,6 +114,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LarderCLITests",
+            dependencies: ["LarderCLI", "LarderTesting", "larder"],
             swiftSettings: strictSettings
         ),
     ],

@@ -222,6 +222,15 @@ struct IncidentTests {
         let override = try fixture.store.apply(credit, to: incident.id, reasonCode: "vip-customer", overriding: amResponse.id,
                                                context: context(admin)).result
         #expect(override.overrides == amResponse.id)
+        // The overridden response was a delay: nothing to reverse. Now override a credit.
+        let amCredit = try fixture.store.apply(.credit(amountCents: 400, customerAccount: "cust-17.credits",
+                                                       basis: .preApproved(code: "late-delivery")),
+                                               to: incident.id, context: context(accountManager)).result
+        try fixture.store.apply(.credit(amountCents: 900, customerAccount: "cust-17.credits", basis: .discretionary),
+                                to: incident.id, reasonCode: "vip-customer", overriding: amCredit.id, context: context(admin))
+        // 2,000 from the first override plus 900 replacing the account manager's 400.
+        #expect(try fixture.store.read { try $0.ledger.balance(of: "cust-17.credits").net } == 2_900)
+        #expect(try fixture.store.read { try $0.ledger.resolution(of: amCredit.transferID!) }?.kind == .reversal)
         let events = try fixture.store.read { try $0.audit.records(ref: .incident(incident.id), limit: 100) }.records.map(\.record.event)
         #expect(events.contains(.opOverrideUsed))
         #expect(events.contains(.opCreditGranted))

@@ -106,7 +106,8 @@ public struct IncidentWriter {
     /// `OP_CREDIT_GRANTED`, `OP_REFUND_ISSUED` or `OP_OVERRIDE_USED` as they apply).
     ///
     /// - parameter reasonCode: required for an admin.
-    /// - parameter overriding: the id of an account manager's response an admin overrides.
+    /// - parameter overriding: the id of an account manager's response an admin overrides; a
+    ///   credit it overrides is reversed in the same transaction.
     /// - throws: PERMISSION_DENIED when the role may not apply it (nothing written);
     ///   VALIDATION_FAILED for a malformed response, a missing consent, revised time, billing
     ///   transaction or admin reason code; CONFLICT for a stale version or a closed incident;
@@ -202,6 +203,15 @@ public struct IncidentWriter {
             break
         }
         if let overridden {
+            // An override supersedes: a credit it replaces is reversed in the same transaction,
+            // so the customer ends with the admin's amount, not both.
+            var reversedTransfer: String?
+            if let overriddenTransfer = overridden.transferID,
+               try LedgerReader(txn: txn, tables: tables).resolution(of: overriddenTransfer) == nil {
+                reversedTransfer = "\(overriddenTransfer).overridden"
+                try LedgerWriter(transaction: transaction).post(.reversal(
+                    id: reversedTransfer!, of: overriddenTransfer, refs: [.incident(id), .request(transaction.context.requestID)]))
+            }
             var payload = JSONWriter()
             payload.object { o in
                 o.field("incident_id", id)
@@ -209,6 +219,7 @@ public struct IncidentWriter {
                 o.field("overrides", overridden.id)
                 o.field("overridden_actor", overridden.actor.id)
                 o.field("overridden_type", overridden.response.type.rawValue)
+                o.field("reversed_transfer", reversedTransfer)
             }
             try transaction.appendAudit(AuditDraft(event: .opOverrideUsed, refs: refs, failureCategory: incident.category.rawValue,
                                                    responseType: type.rawValue, reasonCode: reasonCode, payload: payload.text))

@@ -411,6 +411,11 @@ public final class Store: Sendable {
 
     /// Map size and use, readers, breaker state.
     public func info() -> EnvironmentInfo { environment.info() }
+
+    /// Entry counts and pages of every table, in one snapshot.
+    public func tableStatistics() throws -> [TableStatistics] {
+        try environment.read { txn in try txn.allStatistics() }
+    }
 }
 
 extension Store.Inner: Sendable where R: Sendable {}

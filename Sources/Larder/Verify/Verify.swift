@@ -54,6 +54,8 @@ public struct VerifyReport: Sendable, Hashable {
 
     public static let problemsMax = 100
 
+    public init() {}
+
     /// True when nothing is wrong.
     public var isIntact: Bool { problems.isEmpty }
 

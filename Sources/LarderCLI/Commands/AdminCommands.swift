@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Larder
+import LarderAdmin
+
+/// `larder serve`: the read-only admin HTTP server.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the read-only admin HTTP API over a store.",
+        discussion: "Opens the store writable only to record each forensic read as a FORENSIC_ACCESS audit event; it may run beside the application that writes the store.")
+
+    @OptionGroup var location: StoreLocation
+
+    @Option(name: .long, help: "Address to bind; loopback by default.")
+    var host = "127.0.0.1"
+
+    @Option(name: .long, help: "TCP port (0 picks a free one).")
+    var port = 8080
+
+    @Option(name: .long, help: "The token file (see `larder token create`).")
+    var tokens: String
+
+    func run() async throws {
+        let store = try location.open(readOnly: false)
+        defer { store.close() }
+        let tokenFile = try TokenFile.load(from: tokens)
+        var configuration = AdminConfiguration()
+        configuration.host = host
+        configuration.port = port
+        let server = try AdminServer(store: store, tokens: tokenFile, configuration: configuration)
+        let console = Console.current
+        let host = configuration.host, path = store.path
+        try await server.makeApplication { port in
+            console.print("larder: serving \(path) on http://\(host):\(port) (Ctrl-C stops)")
+        }.runService()
+    }
+}
+
+/// `larder token create`: a new bearer token; the secret is printed once, only its hash is kept.
+struct TokenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "token", abstract: "Manage admin tokens.",
+                                                    subcommands: [Create.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "create",
+            abstract: "Create a token; prints its secret once and stores only the secret's SHA-256.")
+
+        @Option(name: .long, help: "Comma-separated scopes: audit:read, ops:read.")
+        var scopes: String
+
+        @Option(name: .long, help: "Lifetime, e.g. 30m, 4h, 7d.")
+        var expires: String
+
+        @Option(name: .long, help: "The token file (created when missing).")
+        var tokens: String
+
+        @Option(name: .long, help: "The token id (default: a fresh one).")
+        var id: String?
+
+        func run() throws {
+            let console = Console.current
+            let requested = scopes.split(separator: ",").map { TokenScope(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
+            for scope in requested where !TokenScope.all.contains(scope) {
+                throw LarderError(.validationFailed, "Unknown scope \(JSONWriter.quoted(scope.rawValue)); use \(TokenScope.all.map(\.rawValue).joined(separator: ", ")).")
+            }
+            guard !requested.isEmpty else { throw LarderError(.validationFailed, "--scopes needs at least one scope.") }
+            let lifetime = try Parse.duration(expires, option: "--expires")
+            var file = FileManager.default.fileExists(atPath: tokens) ? try TokenFile.load(from: tokens) : try TokenFile()
+            let tokenID = id ?? "tok-\(UInt32.random(in: 0...UInt32.max))"
+            let expiresAt = Date().unixMicros + lifetime * 1_000_000
+            let created = try file.createToken(id: tokenID, scopes: Set(requested), expiresAt: expiresAt)
+            try file.save(to: tokens)
+            console.print("token \(created.token.id): scopes \(requested.map(\.rawValue).sorted().joined(separator: ",")), expires \(RFC3339.format(expiresAt))")
+            console.print("stored its SHA-256 in \(tokens); the secret is shown only now:")
+            console.print(created.secret)
+        }
+    }
+}
+
+/// `larder backup`: a hot, compacting copy, verified, recorded as BACKUP_TAKEN.
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Take a hot, compacting copy of a store while writers run, verify it, and record BACKUP_TAKEN.")
+
+    @OptionGroup var location: StoreLocation
+
+    @Option(name: .long, help: "An empty or missing directory for the copy.")
+    var to: String
+
+    func run() throws {
+        let console = Console.current
+        let store = try location.open(readOnly: false)
+        defer { store.close() }
+        try store.copy(to: to, compact: true)
+        let copy = try Store.open(at: to, options: .init(readOnly: true))
+        let report = try copy.verify()
+        let records = report.recordsChecked
+        copy.close()
+        guard report.isIntact else {
+            console.error(VerifyCommand.text(report, path: to))
+            throw LarderError(.persistenceError, "The copy at \(to) does not verify; keep the original and investigate.",
+                              failureClass: .dataInconsistency, failurePoint: .persist)
+        }
+        let destination = URL(fileURLWithPath: to).standardizedFileURL.path
+        var payload = JSONWriter()
+        payload.object { o in
+            o.field("destination", destination)
+            o.field("head_seq", report.head.seq)
+            o.field("head_hash", report.head.chainHash.hexString)
+            o.field("records", records)
+            o.field("compacted", true)
+        }
+        let context = WriteContext(actor: ActorIdentity(id: "larder-backup", role: .system),
+                                   requestID: "backup.\(Date().unixMicros)")
+        try store.write(context) { txn in
+            try txn.appendAudit(AuditDraft(event: .backupTaken, payload: payload.text))
+        }
+        console.print("backup: \(destination) verified, \(records) audit records")
+        console.print("  chain head: seq \(report.head.seq) \(report.head.chainHash.hexString)")
+    }
+}

@@ -1,0 +1,68 @@
+public import ArgumentParser
+import Foundation
+import Larder
+
+/// `larder`: the kitchen-day demo, the admin server, verification, audit queries, backups and
+/// statistics over a Larder store.
+public struct LarderCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "larder",
+        abstract: "An embedded, LMDB-backed store for operational truth on a kitchen edge box.",
+        discussion: """
+            Errors are printed as the error contract's JSON body on standard error, and the exit
+            status names the error: 2 VALIDATION_FAILED, 3 AUTH_REQUIRED or PERMISSION_DENIED,
+            4 NOT_FOUND, 5 CONFLICT, 6 COMPUTE_ERROR, 7 AUDIT_FAILED, 8 STORAGE_UNAVAILABLE,
+            9 PERSISTENCE_ERROR; `verify` exits 1 when the store is damaged; 64 is a usage error.
+            """,
+        subcommands: [DemoCommand.self, ServeCommand.self, VerifyCommand.self, AuditCommand.self, IncidentsCommand.self,
+                      LedgerCommand.self, BackupCommand.self, StatsCommand.self, TokenCommand.self],
+        defaultSubcommand: nil
+    )
+
+    public init() {}
+
+    /// Parses `arguments`, runs the command and returns the process exit status. Errors are
+    /// printed on ``Console/current``: Larder errors as the contract's JSON body, usage errors as
+    /// ArgumentParser's message.
+    public static func run(arguments: [String]) async -> Int32 {
+        let console = Console.current
+        do {
+            var command = try parseAsRoot(arguments)
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+            return 0
+        } catch let error as LarderError {
+            console.error("larder: \(error.code.rawValue): \(error.message)")
+            console.error(error.jsonBody)
+            return error.code.exitStatus
+        } catch let exit as VerifyFailed {
+            return exit.status
+        } catch {
+            let status = exitCode(for: error).rawValue
+            let message = fullMessage(for: error)
+            if !message.isEmpty {
+                if status == 0 { console.print(message) } else { console.error(message) }
+            }
+            return status
+        }
+    }
+}
+
+/// Thrown by `verify` after it printed its report, to exit non-zero.
+struct VerifyFailed: Error {
+    let status: Int32
+}
+
+/// The `--db` option shared by the commands that open a store.
+struct StoreLocation: ParsableArguments {
+    @Option(name: .long, help: "The store directory.")
+    var db: String
+
+    /// Opens the store; read-only opens work while another process writes and create nothing.
+    func open(readOnly: Bool) throws(LarderError) -> Store {
+        try Store.open(at: db, options: .init(readOnly: readOnly))
+    }
+}
