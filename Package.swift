@@ -49,6 +49,8 @@ let package = Package(
                 "LarderStorage",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            // The operator's description of the failure policy lives beside the code that enforces it.
+            exclude: ["Policy/POLICY.md"],
             swiftSettings: strictSettings
         ),
         // Layer 5: the read-only admin HTTP server.
