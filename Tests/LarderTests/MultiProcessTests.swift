@@ -45,6 +45,22 @@ struct MultiProcessTests {
         #expect(result.output.contains("HEAD 12 12"))
     }
 
+    /// Another process grows the map far beyond this process's map size: this process adopts the
+    /// new size (LMDB's MDB_MAP_RESIZED) and goes on reading and writing.
+    @Test func aMapGrownByAnotherProcessIsAdopted() throws {
+        var limits = Limits()
+        limits.mapSizeBytesInitial = Limits.mapSizeBytesFloor
+        let temporary = try TemporaryStore(options: .init(limits: limits))
+        let store = temporary.store
+        let before = store.info().mapSizeBytes
+        let result = try runProcess(fixture, ["write", temporary.path, "300", "grower", "2000"])
+        #expect(result.status == 0, "fixture failed: \(result.error)")
+        #expect(try store.auditCount() == initialRecords + 300)
+        try store.write(.test("after-growth")) { txn in try txn.appendAudit(AuditDraft(event: "NOTE")) }
+        #expect(store.info().mapSizeBytes > before)
+        #expect(try store.verify().isIntact)
+    }
+
     /// `mdb_stat -a` lists the named tables of a Larder store: it is a plain LMDB environment.
     @Test func mdbStatSeesTheNamedTables() throws {
         let temporary = try TemporaryStore()

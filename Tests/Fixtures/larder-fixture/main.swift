@@ -1,7 +1,8 @@
 // A second process for the multi-process tests: writes audit records into, or reads the head of,
 // a store that the test process has open at the same time.
 //
-//   larder-fixture write PATH COUNT ACTOR   — COUNT writes of one audit record each
+//   larder-fixture write PATH COUNT ACTOR [PAD]  — COUNT writes of one audit record each, with PAD
+//                                                 bytes of payload padding (to grow the map)
 //   larder-fixture head PATH                — opens read-only, prints "HEAD <seq> <records>"
 import Foundation
 import Larder
@@ -22,10 +23,12 @@ do {
         let store = try Store.open(at: arguments[2])
         let count = Int(arguments[3]) ?? 0
         let actor = ActorIdentity(id: arguments[4], role: .system)
+        let pad = arguments.count > 5 ? String(repeating: "p", count: Int(arguments[5]) ?? 0) : ""
         for index in 0..<count {
             let context = WriteContext(actor: actor, requestID: "\(arguments[4])-\(index)")
             try store.write(context) { txn in
-                try txn.appendAudit(AuditDraft(event: "FIXTURE_NOTE", refs: [CorrelationRef("writer", arguments[4])]))
+                try txn.appendAudit(AuditDraft(event: "FIXTURE_NOTE", refs: [CorrelationRef("writer", arguments[4])],
+                                               payload: "{\"pad\":\"\(pad)\"}"))
             }
         }
         store.close()
