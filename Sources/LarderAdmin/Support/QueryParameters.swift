@@ -52,6 +52,17 @@ struct QueryParameters {
         return value
     }
 
+    /// A value of `type` spelt as its raw value; VALIDATION_FAILED naming the values it takes.
+    func enumeration<Value: RawRepresentable & CaseIterable>(_ name: String, _ type: Value.Type) throws(LarderError) -> Value?
+    where Value.RawValue == String {
+        guard let text = values[name] else { return nil }
+        guard let value = Value(rawValue: text) else {
+            let known = Value.allCases.map(\.rawValue).joined(separator: ", ")
+            throw LarderError(.validationFailed, "\(name) \(JSONWriter.quoted(text)) is not one of \(known).")
+        }
+        return value
+    }
+
     /// `limit`, defaulting to `defaultValue`; VALIDATION_FAILED outside 1...`max`.
     func limit(default defaultValue: Int, max: Int) throws(LarderError) -> Int {
         guard let text = values["limit"] else { return defaultValue }
