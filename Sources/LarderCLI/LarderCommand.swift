@@ -61,8 +61,13 @@ struct StoreLocation: ParsableArguments {
     @Option(name: .long, help: "The store directory.")
     var db: String
 
-    /// Opens the store; read-only opens work while another process writes and create nothing.
+    /// Opens an existing store. Read-only opens work while another process writes. Writable
+    /// opens (serve, backup) neither create a store nor record a policy: the tool applies no
+    /// responses, and must not replace the application's policy with its default.
     func open(readOnly: Bool) throws(LarderError) -> Store {
-        try Store.open(at: db, options: .init(readOnly: readOnly))
+        var options = Store.Options(readOnly: readOnly)
+        options.recordsPolicy = false
+        options.createIfMissing = false
+        return try Store.open(at: db, options: options)
     }
 }

@@ -92,8 +92,10 @@ struct CommandTests {
     }
 
     @Test func aMissingStoreIsNotFoundAndNotCreated() async {
-        for command in ["verify", "stats", "incidents", "audit"] {
-            let result = await withArguments([command, "--db", db])
+        for arguments in [["verify"], ["stats"], ["incidents"], ["audit"], ["backup", "--to", directory.path("copy")],
+                          ["serve", "--tokens", directory.path("tokens.json"), "--port", "0"]] {
+            let command = arguments.joined(separator: " ")
+            let result = await withArguments(arguments + ["--db", db])
             #expect(result.status == 4, "\(command): \(result.err)")
             #expect(result.err.contains("\"error_code\":\"NOT_FOUND\""))
         }

@@ -325,6 +325,30 @@ struct IncidentTests {
         #expect(events == [.schemaMigrated, .policyChanged, .policyChanged])
         let last = try #require(try store.read { try $0.audit.record(seq: 3) })
         #expect(last.record.payload.contains("birthday"))
+        store.close()
+
+        func count() throws -> Int {
+            let reader = try Store.open(at: path, options: .init(readOnly: true))
+            defer { reader.close() }
+            return try reader.auditCount()
+        }
+        // The same policy with its lists in another order is the same policy.
+        var reordered = policy
+        reordered.preApprovedCredits.reverse()
+        reordered.creditRules.reverse()
+        reordered.allowedResponses[.accountManager] = []
+        var sameAsBefore = policy
+        sameAsBefore.allowedResponses[.accountManager] = nil
+        try Store.open(at: path, options: .init(policy: sameAsBefore)).close()
+        let countAfterRemoval = try count()
+        try Store.open(at: path, options: .init(policy: reordered)).close()
+        #expect(try count() == countAfterRemoval)
+
+        // A tool that applies no responses opens without recording its own (default) policy.
+        var toolOptions = Store.Options()
+        toolOptions.recordsPolicy = false
+        try Store.open(at: path, options: toolOptions).close()
+        #expect(try count() == countAfterRemoval)
     }
 
     /// From a delivery failure to a credit, a refund request and its outcome, through the

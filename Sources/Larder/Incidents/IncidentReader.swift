@@ -111,7 +111,8 @@ public struct IncidentReader {
         let ledger = LedgerReader(txn: txn, tables: tables)
         var transfers: [Transfer] = []
         var seen = Set<String>()
-        for entry in trail where entry.record.event.rawValue.hasPrefix("LEDGER_TRANSFER") {
+        // Every ledger event that names a transfer: posted, reversed, pending, posted or voided.
+        for entry in trail where entry.record.event.rawValue.hasPrefix("LEDGER_") {
             for ref in entry.record.refs where ref.kind == "transfer" && seen.insert(ref.id).inserted {
                 if let transfer = try ledger.transfer(id: ref.id) { transfers.append(transfer) }
                 if let resolution = try ledger.resolution(of: ref.id), seen.insert(resolution.byTransfer).inserted,

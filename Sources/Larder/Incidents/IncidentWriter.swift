@@ -163,7 +163,7 @@ public struct IncidentWriter {
         }
         let applied = try transaction.appendAudit(AuditDraft(
             event: .opResponseApplied, refs: refs, failureCategory: incident.category.rawValue, responseType: type.rawValue,
-            reasonCode: reasonCode, payload: try responsePayload(responseID, response, overriding: overriding)))
+            reasonCode: reasonCode, payload: try responsePayload(id, responseID, response, overriding: overriding)))
 
         switch response {
         case .credit(let amount, let customer, let basis):
@@ -392,9 +392,11 @@ public struct IncidentWriter {
         }
     }
 
-    private func responsePayload(_ responseID: String, _ response: IncidentResponse, overriding: String?) throws(LarderError) -> String {
+    private func responsePayload(_ incidentID: String, _ responseID: String, _ response: IncidentResponse,
+                                 overriding: String?) throws(LarderError) -> String {
         var payload = JSONWriter()
         payload.object { o in
+            o.field("incident_id", incidentID)
             o.field("response_id", responseID)
             o.field("type", response.type.rawValue)
             switch response {

@@ -13,6 +13,7 @@ public struct TransitionRequest: FingerprintedRequest, Hashable {
     public let incidentID: String
     public let state: IncidentState
     public let postmortemRef: String?
+    public let reasonCode: String?
 }
 
 extension Store {
@@ -26,11 +27,12 @@ extension Store {
     /// Moves an incident to its next state in its own write.
     @discardableResult
     public func transition(_ incidentID: String, to state: IncidentState, expectedVersion: UInt32? = nil,
-                           postmortemRef: String? = nil, context: WriteContext) throws -> WriteOutcome<Incident> {
-        let request = TransitionRequest(incidentID: incidentID, state: state, postmortemRef: postmortemRef)
+                           postmortemRef: String? = nil, reasonCode: String? = nil,
+                           context: WriteContext) throws -> WriteOutcome<Incident> {
+        let request = TransitionRequest(incidentID: incidentID, state: state, postmortemRef: postmortemRef, reasonCode: reasonCode)
         return try write(context, request: request) { txn in
             try txn.incidents.transition(incidentID, to: state, expectedVersion: expectedVersion, postmortemRef: postmortemRef,
-                                         reasonCode: nil)
+                                         reasonCode: reasonCode)
         }
     }
 

@@ -183,11 +183,13 @@ public struct FailurePolicy: Sendable, Hashable, Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         var allowed: [String: [String]] = [:]
-        for (role, types) in allowedResponses { allowed[role.rawValue] = types.map(\.rawValue).sorted() }
+        // A role with no responses is the same as a role left out: neither is encoded.
+        for (role, types) in allowedResponses where !types.isEmpty { allowed[role.rawValue] = types.map(\.rawValue).sorted() }
         try container.encode(allowed, forKey: .allowedResponses)
         try container.encode(adminOnlyCategories.map(\.rawValue).sorted(), forKey: .adminOnlyCategories)
-        try container.encode(preApprovedCredits, forKey: .preApprovedCredits)
-        try container.encode(creditRules, forKey: .creditRules)
+        // Lists are sets in meaning: their order must not change the policy's fingerprint.
+        try container.encode(preApprovedCredits.sorted { $0.code < $1.code }, forKey: .preApprovedCredits)
+        try container.encode(creditRules.sorted { $0.id < $1.id }, forKey: .creditRules)
         try container.encode(creditLedger, forKey: .creditLedger)
         try container.encode(creditIssuingAccount, forKey: .creditIssuingAccount)
         try container.encode(packsLedger, forKey: .packsLedger)

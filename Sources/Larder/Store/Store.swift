@@ -31,6 +31,13 @@ public final class Store: Sendable {
         public var breaker: BreakerPolicy
         /// The failure policy the store enforces; recorded in the audit log when it changes.
         public var policy: FailurePolicy
+        /// Whether opening records `policy` when it differs from the one recorded last. Tools that
+        /// apply no responses (the admin server, backups) open with false, so that they never
+        /// replace the embedding application's policy with their own default.
+        public var recordsPolicy = true
+        /// Whether a writable open creates a missing store. Tools that expect an existing store
+        /// open with false and get NOT_FOUND for a mistyped path.
+        public var createIfMissing = true
         /// Test-only: a fault injected into every audit append.
         @_spi(Testing) public var auditFaultInjection: AuditFaultInjection?
 
@@ -75,7 +82,7 @@ public final class Store: Sendable {
         let environment = try Environment.open(
             at: path,
             options: .init(limits: options.limits, durability: options.durability, readOnly: options.readOnly,
-                           breaker: options.breaker),
+                           breaker: options.breaker, createIfMissing: options.createIfMissing),
             tables: tableNames)
         do {
             let tables = try StoreTables(environment)
@@ -328,7 +335,7 @@ public final class Store: Sendable {
         default:
             break
         }
-        if !options.readOnly { try recordPolicy() }
+        if !options.readOnly && options.recordsPolicy { try recordPolicy() }
     }
 
     /// Records the policy in force (`POLICY_CHANGED`, with the whole policy as payload) when it

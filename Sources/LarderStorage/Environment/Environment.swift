@@ -28,13 +28,16 @@ public final class Environment: Sendable {
         /// process writes. A missing store is NOT_FOUND and is not created.
         public var readOnly = false
         public var breaker = BreakerPolicy()
+        /// Whether a writable open creates a missing store (read-only opens never do).
+        public var createIfMissing = true
 
         public init(limits: Limits = Limits(), durability: Durability = .durable, readOnly: Bool = false,
-                    breaker: BreakerPolicy = BreakerPolicy()) {
+                    breaker: BreakerPolicy = BreakerPolicy(), createIfMissing: Bool = true) {
             self.limits = limits
             self.durability = durability
             self.readOnly = readOnly
             self.breaker = breaker
+            self.createIfMissing = createIfMissing
         }
     }
 
@@ -59,7 +62,8 @@ public final class Environment: Sendable {
     ///   NOT_FOUND for a read-only open of a missing store; PERSISTENCE_ERROR when LMDB cannot open.
     public static func open(at path: String, options: Options = Options(), tables: [String]) throws(LarderError) -> Environment {
         let handle = try EnvironmentHandle(path: path, limits: options.limits, durability: options.durability,
-                                           readOnly: options.readOnly, tableNames: tables)
+                                           readOnly: options.readOnly, create: !options.readOnly && options.createIfMissing,
+                                           tableNames: tables)
         return Environment(handle: handle, options: options)
     }
 

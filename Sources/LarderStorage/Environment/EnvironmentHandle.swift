@@ -24,9 +24,10 @@ final class EnvironmentHandle: @unchecked Sendable {
     /// either would drop the other's POSIX locks.
     private static let openPaths = Mutex<Set<String>>([])
 
-    init(path: String, limits: Limits, durability: Durability, readOnly: Bool, tableNames: [String]) throws(LarderError) {
+    init(path: String, limits: Limits, durability: Durability, readOnly: Bool, create: Bool,
+         tableNames: [String]) throws(LarderError) {
         try limits.validate()
-        let resolved = try Self.prepareDirectory(path, create: !readOnly)
+        let resolved = try Self.prepareDirectory(path, create: create)
         let claimed = Self.openPaths.withLock { $0.insert(resolved).inserted }
         guard claimed else {
             throw LarderError(.validationFailed,
