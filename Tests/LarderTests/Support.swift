@@ -45,30 +45,3 @@ extension Store {
 
     func auditCount() throws -> Int { try read { try $0.audit.count() } }
 }
-
-/// Where the test bundle's sibling executables (built because the test target depends on them) live.
-func builtProductPath(_ name: String) -> String {
-    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    var directory = bundle.deletingLastPathComponent()
-    // On Linux the test binary is `…/debug/LarderPackageTests.xctest`; executables sit beside it.
-    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path),
-          directory.path != "/" {
-        directory = directory.deletingLastPathComponent()
-    }
-    return directory.appendingPathComponent(name).path
-}
-
-/// Runs a process to completion and returns its exit status and standard output.
-func runProcess(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let output = Pipe(), error = Pipe()
-    process.standardOutput = output
-    process.standardError = error
-    try process.run()
-    let outData = output.fileHandleForReading.readDataToEndOfFile()
-    let errData = error.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
-}

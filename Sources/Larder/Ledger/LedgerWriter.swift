@@ -341,15 +341,14 @@ struct LedgerPlanner {
 
     /// The transfer a post, void or reversal acts on, which must be of an allowed kind and not
     /// resolved yet (in the store or earlier in this batch).
-    private func target(_ request: TransferRequest, expecting kinds: Set<TransferKind>) throws(LarderError) -> TransferDraftView {
+    private func target(_ request: TransferRequest, expecting kinds: Set<TransferKind>) throws(LarderError) -> Transfer {
         let targetID = request.target!
-        let view: TransferDraftView
+        let view: Transfer
         if let draft = planned[targetID] {
-            view = TransferDraftView(id: targetID, kind: draft.kind, debitAccount: draft.debitAccount, creditAccount: draft.creditAccount,
-                                     amount: draft.amount, ledger: draft.ledger)
+            // Planned earlier in this batch: its seq is not known yet, and not needed here.
+            view = draft.stored(seq: 0)
         } else if let stored = try reader.transfer(id: targetID) {
-            view = TransferDraftView(id: targetID, kind: stored.kind, debitAccount: stored.debitAccount,
-                                     creditAccount: stored.creditAccount, amount: stored.amount, ledger: stored.ledger)
+            view = stored
         } else {
             throw LarderError(.notFound, "Transfer \(request.id) refers to transfer \(targetID), which does not exist.",
                               failureClass: .dataInconsistency)
@@ -366,15 +365,6 @@ struct LedgerPlanner {
                               failureClass: .validation, retryable: false)
         }
         return view
-    }
-
-    struct TransferDraftView {
-        let id: String
-        let kind: TransferKind
-        let debitAccount: String
-        let creditAccount: String
-        let amount: UInt64
-        let ledger: String
     }
 
     // MARK: Rules

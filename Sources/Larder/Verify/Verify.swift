@@ -71,6 +71,31 @@ public struct VerifyReport: Sendable, Hashable {
     }
 }
 
+extension VerifyReport {
+    /// Writes the report's fields into the current JSON object: the one rendering the admin
+    /// server and the `larder` tool share.
+    public func writeJSONFields(to o: inout JSONWriter) {
+        o.field("intact", isIntact)
+        o.field("records_checked", recordsChecked)
+        o.field("index_entries_checked", indexEntriesChecked)
+        o.field("other_records_checked", otherRecordsChecked)
+        o.field("head_seq", head.seq)
+        o.field("head_hash", head.chainHash.hexString)
+        o.field("first_broken_seq", firstBrokenSeq)
+        o.array("problems") { list in
+            for problem in problems {
+                list.object { p in
+                    p.field("kind", problem.kind.rawValue)
+                    p.field("seq", problem.seq)
+                    p.field("table", problem.table)
+                    p.field("detail", problem.detail)
+                }
+            }
+        }
+        o.field("problems_omitted", problemsOmitted)
+    }
+}
+
 /// Progress of a verify run, reported every few thousand records.
 public struct VerifyProgress: Sendable, Hashable {
     /// What is being checked: `audit chain`, `audit indexes`, `decisions`, …
@@ -215,36 +240,28 @@ struct Verifier {
     /// Every record's index entries were looked up while walking the chain; when an index holds
     /// exactly as many entries as expected, it can hold no dangling one. Otherwise walk it.
     private mutating func verifyIndexes(_ expected: ExpectedIndexes) throws(LarderError) {
-        let requestCount = try txn.statistics(tables.auditByRequest).entries
-        if requestCount != expected.requestEntries {
-            var done = 0
-            try txn.forEach(tables.auditByRequest) { (entry: Entry<KeyPair<String, UInt64>, Empty>) throws(LarderError) -> Bool in
-                done += 1
-                try checkPointer(seq: entry.key.second, table: StoreTables.auditByRequestName) { $0.requestID == entry.key.first }
-                tick("audit_by_request", done, requestCount)
-                return true
-            }
-        }
-        let refCount = try txn.statistics(tables.auditByRef).entries
-        if refCount != expected.refEntries {
-            var done = 0
-            try txn.forEach(tables.auditByRef) { (entry: Entry<KeyPair<KeyPair<String, String>, UInt64>, Empty>) throws(LarderError) -> Bool in
-                done += 1
-                let ref = CorrelationRef(entry.key.first.first, entry.key.first.second)
-                try checkPointer(seq: entry.key.second, table: StoreTables.auditByRefName) { $0.refs.contains(ref) }
-                tick("audit_by_ref", done, refCount)
-                return true
-            }
-        }
-        let timeCount = try txn.statistics(tables.auditByTime).entries
-        if timeCount != expected.timeEntries {
-            var done = 0
-            try txn.forEach(tables.auditByTime) { (entry: Entry<KeyPair<Int64, UInt64>, Empty>) throws(LarderError) -> Bool in
-                done += 1
-                try checkPointer(seq: entry.key.second, table: StoreTables.auditByTimeName) { $0.timeMicros == entry.key.first }
-                tick("audit_by_time", done, timeCount)
-                return true
-            }
+        try walkIfMiscounted(tables.auditByRequest, name: StoreTables.auditByRequestName, expected: expected.requestEntries,
+                             seq: \.second) { key, record in record.requestID == key.first }
+        try walkIfMiscounted(tables.auditByRef, name: StoreTables.auditByRefName, expected: expected.refEntries,
+                             seq: \.second) { key, record in record.refs.contains(CorrelationRef(key.first.first, key.first.second)) }
+        try walkIfMiscounted(tables.auditByTime, name: StoreTables.auditByTimeName, expected: expected.timeEntries,
+                             seq: \.second) { key, record in record.timeMicros == key.first }
+    }
+
+    /// Walks an audit index whose entry count differs from the expected one, checking that each
+    /// entry points to a record that matches it.
+    private mutating func walkIfMiscounted<K: OrderedKey>(
+        _ index: Table<K, Empty>, name: String, expected: Int, seq: KeyPath<K, UInt64>,
+        matches: (K, AuditRecord) -> Bool
+    ) throws(LarderError) {
+        let count = try txn.statistics(index).entries
+        guard count != expected else { return }
+        var done = 0
+        try txn.forEach(index) { (entry: Entry<K, Empty>) throws(LarderError) -> Bool in
+            done += 1
+            try checkPointer(seq: entry.key[keyPath: seq], table: name) { matches(entry.key, $0) }
+            tick(name, done, count)
+            return true
         }
     }
 

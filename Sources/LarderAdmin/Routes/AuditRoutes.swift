@@ -144,25 +144,7 @@ enum AuditRoutes {
         let store = call.store
         let report = try await offload { try store.verify() }
         try await call.recordForensicAccess(filters: [], resultCount: report.recordsChecked)
-        return Responses.json { o in
-            o.field("intact", report.isIntact)
-            o.field("records_checked", report.recordsChecked)
-            o.field("index_entries_checked", report.indexEntriesChecked)
-            o.field("head_seq", report.head.seq)
-            o.field("head_hash", report.head.chainHash.hexString)
-            o.field("first_broken_seq", report.firstBrokenSeq)
-            o.array("problems") { list in
-                for problem in report.problems {
-                    list.object { p in
-                        p.field("kind", problem.kind.rawValue)
-                        p.field("seq", problem.seq)
-                        p.field("table", problem.table)
-                        p.field("detail", problem.detail)
-                    }
-                }
-            }
-            o.field("problems_omitted", report.problemsOmitted)
-        }
+        return Responses.json { o in report.writeJSONFields(to: &o) }
     }
 
     /// The filters of a query as given, for the FORENSIC_ACCESS record.

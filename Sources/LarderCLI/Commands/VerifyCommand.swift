@@ -46,25 +46,7 @@ struct VerifyCommand: ParsableCommand {
 
     static func json(_ report: VerifyReport) -> String {
         var json = JSONWriter()
-        json.object { o in
-            o.field("intact", report.isIntact)
-            o.field("records_checked", report.recordsChecked)
-            o.field("index_entries_checked", report.indexEntriesChecked)
-            o.field("other_records_checked", report.otherRecordsChecked)
-            o.field("head_seq", report.head.seq)
-            o.field("head_hash", report.head.chainHash.hexString)
-            o.field("first_broken_seq", report.firstBrokenSeq)
-            o.array("problems") { a in
-                for problem in report.problems {
-                    a.object { p in
-                        p.field("kind", problem.kind.rawValue)
-                        p.field("seq", problem.seq)
-                        p.field("table", problem.table)
-                        p.field("detail", problem.detail)
-                    }
-                }
-            }
-        }
+        json.object { o in report.writeJSONFields(to: &o) }
         return json.text
     }
 }
