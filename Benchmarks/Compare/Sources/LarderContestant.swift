@@ -103,7 +103,6 @@ final class LarderContestant: Contestant {
                            latenciesNanoseconds: latencies, unit: "op")
     }
 
-
     func auditScans(_ starts: [UInt64], length: Int) throws -> Measurement {
         var latencies: [Int64] = []
         let offset = firstTransferSeq - 1
