@@ -126,3 +126,47 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Benchmarks are opt-in (as in Hummingbird): only with LARDER_BENCHMARKS set does the manifest
+// name ordo-one/benchmark and the benchmark targets, so `swift build`, `swift test` and CI never
+// resolve or build them. Run them with
+//   LARDER_BENCHMARKS=1 swift package --allow-writing-to-package-directory benchmark
+//   LARDER_BENCHMARKS=1 swift run -c release larder-compare
+if Context.environment["LARDER_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        // The MallocInterposer trait is what makes 1.38 resolve here (BUILD-NOTES.md).
+        .package(url: "https://github.com/ordo-one/benchmark.git", .upToNextMinor(from: "1.38.0"),
+                 traits: ["MallocInterposer"])
+    )
+    package.targets += [
+        .executableTarget(
+            name: "LarderBenchmarks",
+            dependencies: [
+                "Larder",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/LarderBenchmarks",
+            swiftSettings: strictSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // SQLite 3 for the side-by-side harness only; the store never links it.
+        .systemLibrary(
+            name: "CSQLite",
+            path: "Benchmarks/CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        // Larder, raw LMDB and SQLite on the same workloads, in one process. Its sources sit one
+        // folder deeper than the suites on purpose: the benchmark plugin runs every executable
+        // target whose folder is directly in Benchmarks/ as a benchmark suite.
+        .executableTarget(
+            name: "larder-compare",
+            dependencies: [
+                "Larder", "CLMDB", "CSQLite",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Benchmarks/Compare/Sources",
+            swiftSettings: strictSettings
+        ),
+    ]
+}
