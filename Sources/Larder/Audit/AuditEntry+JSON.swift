@@ -57,11 +57,9 @@ extension AuditEntry {
     }
 
     /// Whether `text` is exactly one JSON object: only then may it be embedded unquoted.
+    /// Appends refuse anything else, but a damaged store could hold anything, so it is checked
+    /// here too (without building the object: this runs for every record rendered).
     static func isJSONObject(_ text: String) -> Bool {
-        // Cheap pre-check first: most payloads are objects, and anything else skips the parser.
-        guard text.utf8.first(where: { $0 != 0x20 && $0 != 0x0a && $0 != 0x0d && $0 != 0x09 }) == UInt8(ascii: "{") else {
-            return false
-        }
-        return (try? JSONSerialization.jsonObject(with: Data(text.utf8))) is [String: Any]
+        JSONValidator.isObject(text)
     }
 }

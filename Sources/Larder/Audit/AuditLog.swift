@@ -180,6 +180,9 @@ struct AuditAppender {
         guard draft.payload.utf8.count <= AuditDraft.payloadBytesMax else {
             throw LarderError(.validationFailed, "An audit payload of \(draft.payload.utf8.count) bytes exceeds \(AuditDraft.payloadBytesMax).")
         }
+        guard JSONValidator.isObject(draft.payload) else {
+            throw LarderError(.validationFailed, "An audit payload must be one JSON object (event \(draft.event.rawValue)).")
+        }
         for (name, value) in [("failureCategory", draft.failureCategory), ("responseType", draft.responseType),
                               ("reasonCode", draft.reasonCode)] {
             if let value { try WriteContext.validateIdentifier(value, field: name) }

@@ -197,11 +197,15 @@ public struct AuditRecord: Sendable, Hashable {
         let reasonCode = try reader.readOptionalString()
         let payload = try reader.readString()
         try reader.expectEnd()
-        let record = AuditRecord(seq: seq, timeMicros: time, event: event, actor: ActorIdentity(id: actorID, role: role),
-                                 requestID: requestID, traceID: traceID, decisionID: decisionID, refs: refs,
+        // Stored refs are sorted and unique by construction; check that instead of sorting again.
+        for index in refs.indices.dropFirst() where !(refs[index - 1] < refs[index]) {
+            throw ByteReader.malformed("correlation refs are not sorted and unique")
+        }
+        var record = AuditRecord(seq: seq, timeMicros: time, event: event, actor: ActorIdentity(id: actorID, role: role),
+                                 requestID: requestID, traceID: traceID, decisionID: decisionID, refs: [],
                                  failureCategory: failureCategory, responseType: responseType, reasonCode: reasonCode,
                                  payload: payload)
-        guard record.refs == refs else { throw ByteReader.malformed("correlation refs are not sorted and unique") }
+        record.refs = refs
         return record
     }
 }

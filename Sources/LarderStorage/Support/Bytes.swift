@@ -78,10 +78,12 @@ public struct ByteReader {
 
     public mutating func readString() throws(LarderError) -> String {
         let count = Int(try read(UInt32.self))
-        let raw = try readBytes(count)
-        guard let string = String(validating: raw, as: UTF8.self) else {
+        try need(count)
+        // Validated straight from the buffer: no intermediate array per field.
+        guard let string = String(validating: bytes[offset..<(offset + count)], as: UTF8.self) else {
             throw Self.malformed("a string is not valid UTF-8")
         }
+        offset += count
         return string
     }
 
