@@ -368,4 +368,52 @@ struct EnvironmentTests {
         #expect(statistics.requestsCommitted <= 200)
         #expect(statistics.commits <= statistics.requestsCommitted)
     }
+
+    /// Group commit while the map grows: concurrent batches hit MDB_MAP_FULL inside nested
+    /// transactions, the writer grows the map and re-runs the whole batch; every request that
+    /// succeeded is there exactly once, every one that threw left nothing.
+    @Test func groupCommitSurvivesMapGrowthMidBatch() async throws {
+        struct Refused: Error {}
+        var limits = Limits()
+        limits.mapSizeBytesInitial = Limits.mapSizeBytesFloor
+        limits.mapSizeBytesMax = 512 << 20
+        let environment = try open(limits: limits)
+        defer { environment.close() }
+        let items = try environment.table("items", key: UInt64.self, value: [UInt8].self)
+        let counter = try environment.table("other", key: UInt64.self, value: UInt64.self)
+        let initial = environment.info().mapSizeBytes
+        let outcomes = await withTaskGroup(of: (UInt64, Bool).self) { group in
+            for key in 0..<400 as Range<UInt64> {
+                group.addTask {
+                    do {
+                        try await environment.write { txn in
+                            try txn.put(items, key, [UInt8](repeating: UInt8(truncatingIfNeeded: key), count: 3_000))
+                            // A read-modify-write: a re-run batch must not count anything twice.
+                            let count = try txn.get(counter, 0) ?? 0
+                            try txn.put(counter, 0, count + 1)
+                            if key % 9 == 0 { throw Refused() }
+                        }
+                        return (key, true)
+                    } catch {
+                        return (key, false)
+                    }
+                }
+            }
+            var all: [UInt64: Bool] = [:]
+            for await (key, ok) in group { all[key] = ok }
+            return all
+        }
+        let succeeded = outcomes.filter(\.value).count
+        #expect(succeeded == 400 - 45)
+        try environment.read { (txn: ReadTransaction) throws in
+            for (key, ok) in outcomes {
+                let value = try txn.get(items, key)
+                #expect((value != nil) == ok, "key \(key)")
+                if let value { #expect(value == [UInt8](repeating: UInt8(truncatingIfNeeded: key), count: 3_000)) }
+            }
+            #expect(try txn.get(counter, 0) == UInt64(succeeded))
+        }
+        #expect(environment.info().mapSizeBytes > initial * 8)
+        #expect(environment.writerStatistics.commits < environment.writerStatistics.requestsCommitted)
+    }
 }
