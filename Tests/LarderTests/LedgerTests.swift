@@ -249,6 +249,26 @@ struct LedgerTests {
     }
 }
 
+extension LedgerTests {
+    /// A transfer slipped into the ledger tables without its audit record, balances adjusted to
+    /// match, is still found: verify checks that every row is backed by its record.
+    @Test func aTransferWithoutItsAuditRecordIsFound() throws {
+        try post(.transfer(id: "buy-1", debit: "kitchen.packs", credit: "cust-17.packs", amount: 10))
+        let genuine = try #require(try store.read { try $0.ledger.transfer(id: "buy-1") })
+        // Forge "gift-1" by copying buy-1's bytes under another id and doubling the balances.
+        let raw = try #require(try store.environmentForTesting.rawGet(table: "ledger_transfers", key: "buy-1".encodedKey))
+        try store.environmentForTesting.rawPut(table: "ledger_transfers", key: "gift-1".encodedKey, value: raw)
+        try store.environmentForTesting.rawPut(table: "ledger_balances", key: "cust-17.packs".encodedKey,
+                                               value: Balance(creditsPosted: 20).encodedForTesting)
+        try store.environmentForTesting.rawPut(table: "ledger_balances", key: "kitchen.packs".encodedKey,
+                                               value: Balance(debitsPosted: 20).encodedForTesting)
+        let report = try store.verify()
+        #expect(report.problems.contains {
+            $0.kind == .ledgerMismatch && $0.seq == genuine.auditSeq && $0.detail.contains("transfer gift-1")
+        }, "\(report.problems)")
+    }
+}
+
 extension Balance {
     var encodedForTesting: [UInt8] {
         [debitsPosted, creditsPosted, debitsPending, creditsPending].flatMap(\.encodedKey)

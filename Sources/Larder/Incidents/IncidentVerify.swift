@@ -12,6 +12,11 @@ extension Verifier {
                 return true
             }
             incidents[entry.key] = incident
+            // Each response must be backed by its OP_RESPONSE_APPLIED record about this incident.
+            for response in incident.responses {
+                try checkBacking(seq: response.auditSeq, events: [.opResponseApplied], ref: .incident(incident.id),
+                                 table: table, what: "response \(response.id)")
+            }
             let at = KeyPair(incident.createdAtMicros, incident.id)
             for dimension in ["state:" + incident.state.rawValue, "category:" + incident.category.rawValue,
                               "severity:" + incident.severity.rawValue, "all"] {
@@ -29,6 +34,14 @@ extension Verifier {
         }
         try txn.forEach(tables.incidentRefunds) { (entry: Entry<String, [UInt8]>) throws(LarderError) -> Bool in
             let refund = try? RefundRequest.decode(entry.value)
+            if let refund {
+                try checkBacking(seq: refund.requestedSeq, events: [.opResponseApplied], ref: .incident(refund.incidentID),
+                                 table: StoreTables.incidentRefundsName, what: "refund \(refund.id)")
+                if let outcomeSeq = refund.outcomeSeq {
+                    try checkBacking(seq: outcomeSeq, events: [.opRefundOutcome], ref: .incident(refund.incidentID),
+                                     table: StoreTables.incidentRefundsName, what: "the outcome of refund \(refund.id)")
+                }
+            }
             let owner = refund.flatMap { incidents[$0.incidentID] }
             if owner?.responses.contains(where: { $0.refundID == entry.key }) != true {
                 report.add(.incidentMismatch, seq: refund?.requestedSeq, table: StoreTables.incidentRefundsName,

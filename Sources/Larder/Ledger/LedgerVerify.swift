@@ -30,6 +30,17 @@ extension Verifier {
             return true
         }
 
+        // Every account and transfer must be backed by the audit record it names: a row slipped
+        // into a ledger table without its record is found here, even with balances to match.
+        for account in accounts.values.sorted(by: { $0.id < $1.id }) {
+            try checkBacking(seq: account.auditSeq, events: [.ledgerAccountCreated], ref: .account(account.id),
+                             table: StoreTables.ledgerAccountsName, what: "account \(account.id)")
+        }
+        for transfer in transfers.values.sorted(by: { $0.auditSeq < $1.auditSeq }) {
+            try checkBacking(seq: transfer.auditSeq, events: [Self.event(for: transfer.kind)], ref: .transfer(transfer.id),
+                             table: table, what: "transfer \(transfer.id)")
+        }
+
         var expected: [String: Balance] = [:]
         func add(_ account: String, _ path: WritableKeyPath<Balance, UInt64>, _ amount: UInt64) -> Bool {
             let (sum, overflow) = expected[account, default: Balance()][keyPath: path].addingReportingOverflow(amount)
@@ -115,6 +126,30 @@ extension Verifier {
                        "ledger \(ledger): debits \(sum.debits) / credits \(sum.credits), pending \(sum.debitsPending) / \(sum.creditsPending) do not balance")
         }
         tick("ledger transfers", done, total, force: true)
+    }
+
+    /// The audit event a transfer of this kind is recorded with.
+    static func event(for kind: TransferKind) -> AuditEvent {
+        switch kind {
+        case .single: .ledgerTransferPosted
+        case .pending: .ledgerTransferPending
+        case .postPending: .ledgerPendingPosted
+        case .voidPending: .ledgerPendingVoided
+        case .reversal: .ledgerTransferReversed
+        }
+    }
+
+    /// Reports a problem unless the audit record at `seq` is one of `events` and names `ref`.
+    mutating func checkBacking(seq: UInt64, events: Set<AuditEvent>, ref: CorrelationRef, table: String,
+                               what: String) throws(LarderError) {
+        guard let value = try txn.get(tables.audit, seq), let record = try? AuditEntry.decode(value).record else {
+            report.add(.ledgerMismatch, seq: seq, table: table, "\(what) names audit seq \(seq), which does not exist")
+            return
+        }
+        if !events.contains(record.event) || !record.refs.contains(ref) {
+            report.add(table.hasPrefix("incident") ? .incidentMismatch : .ledgerMismatch, seq: seq, table: table,
+                       "\(what) names audit seq \(seq), a \(record.event.rawValue) record that is not about \(ref)")
+        }
     }
 
     private func describe(_ balance: Balance?) -> String {
