@@ -132,7 +132,7 @@ public final class Store: Sendable {
             let inner = try environment.write { txn in
                 try self.transact(txn, context: context, decision: nil, encode: nil, body)
             }
-            return try finish(inner, context: context, decision: nil, started: started) { _ in
+            return try finish(inner, started: started) { _ in
                 preconditionFailure("a write without a decision cannot replay")
             }
         } catch {
@@ -154,17 +154,12 @@ public final class Store: Sendable {
         guard context.decisionID != nil else { return try write(context, body) }
         let started = ContinuousClock.now
         do {
-            let decision = try plan(context, request: request)
-            if let stored = try read({ view in try view.decisions.decision(id: decision.id) }) {
-                return try replay(stored, decision: decision, as: R.self)
-            }
+            let (decision, replayed) = try decide(context, request: request, as: R.self)
+            if let replayed { return replayed }
             let inner = try environment.write { txn in
-                try self.transact(txn, context: context, decision: decision,
-                                  encode: { result throws(LarderError) in try CanonicalJSON.encode(result) }, body)
+                try self.transact(txn, context: context, decision: decision, encode: { result throws(LarderError) in try CanonicalJSON.encode(result) }, body)
             }
-            return try finish(inner, context: context, decision: decision, started: started) { stored in
-                try self.replay(stored, decision: decision, as: R.self)
-            }
+            return try finish(inner, started: started) { stored in try self.replay(stored, decision: decision, as: R.self) }
         } catch {
             throw failed(error, context: context)
         }
@@ -182,7 +177,7 @@ public final class Store: Sendable {
             let inner = try await environment.write { txn in
                 try self.transact(txn, context: context, decision: nil, encode: nil, body)
             }
-            return try finish(inner, context: context, decision: nil, started: started) { _ in
+            return try finish(inner, started: started) { _ in
                 preconditionFailure("a write without a decision cannot replay")
             }
         } catch {
@@ -198,17 +193,12 @@ public final class Store: Sendable {
         guard context.decisionID != nil else { return try await write(context, body) }
         let started = ContinuousClock.now
         do {
-            let decision = try plan(context, request: request)
-            if let stored = try read({ view in try view.decisions.decision(id: decision.id) }) {
-                return try replay(stored, decision: decision, as: R.self)
-            }
+            let (decision, replayed) = try decide(context, request: request, as: R.self)
+            if let replayed { return replayed }
             let inner = try await environment.write { txn in
-                try self.transact(txn, context: context, decision: decision,
-                                  encode: { result throws(LarderError) in try CanonicalJSON.encode(result) }, body)
+                try self.transact(txn, context: context, decision: decision, encode: { result throws(LarderError) in try CanonicalJSON.encode(result) }, body)
             }
-            return try finish(inner, context: context, decision: decision, started: started) { stored in
-                try self.replay(stored, decision: decision, as: R.self)
-            }
+            return try finish(inner, started: started) { stored in try self.replay(stored, decision: decision, as: R.self) }
         } catch {
             throw failed(error, context: context)
         }
@@ -228,6 +218,17 @@ public final class Store: Sendable {
         case committed(R, auditSeq: UInt64?, storedResult: [UInt8]?)
         /// The decision existed already when the transaction looked: nothing was run or written.
         case existing(DecisionRecord)
+    }
+
+    /// The decision of a write, and its replay when the decision was made before (checked in a
+    /// read snapshot first, so that a replay never waits for the writer; the write transaction
+    /// checks again).
+    private func decide<Q: FingerprintedRequest, R: Decodable>(
+        _ context: WriteContext, request: Q, as: R.Type
+    ) throws -> (DecisionPlan, WriteOutcome<R>?) {
+        let decision = try plan(context, request: request)
+        guard let stored = try read({ view in try view.decisions.decision(id: decision.id) }) else { return (decision, nil) }
+        return (decision, try replay(stored, decision: decision, as: R.self))
     }
 
     private func plan<Q: FingerprintedRequest>(_ context: WriteContext, request: Q) throws(LarderError) -> DecisionPlan {
@@ -286,8 +287,7 @@ public final class Store: Sendable {
     }
 
     private func finish<R>(
-        _ inner: Inner<R>, context: WriteContext, decision: DecisionPlan?, started: ContinuousClock.Instant,
-        replay: (DecisionRecord) throws -> WriteOutcome<R>
+        _ inner: Inner<R>, started: ContinuousClock.Instant, replay: (DecisionRecord) throws -> WriteOutcome<R>
     ) throws -> WriteOutcome<R> {
         switch inner {
         case .committed(let result, let seq, let stored):
