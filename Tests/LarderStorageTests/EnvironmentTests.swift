@@ -340,23 +340,9 @@ struct EnvironmentTests {
         let environment = try open()
         defer { environment.close() }
         let items = try environment.table("items", key: UInt64.self, value: UInt64.self)
-        let outcomes = await withTaskGroup(of: (UInt64, Bool).self) { group in
-            for key in 0..<200 as Range<UInt64> {
-                group.addTask {
-                    do {
-                        try await environment.write { txn in
-                            try txn.put(items, key, key)
-                            if key % 7 == 0 { throw Refused() }
-                        }
-                        return (key, true)
-                    } catch {
-                        return (key, false)
-                    }
-                }
-            }
-            var all: [UInt64: Bool] = [:]
-            for await (key, ok) in group { all[key] = ok }
-            return all
+        let outcomes = await Self.writeConcurrently(environment, keys: 0..<200) { txn, key in
+            try txn.put(items, key, key)
+            if key % 7 == 0 { throw Refused() }
         }
         for (key, ok) in outcomes { #expect(ok == (key % 7 != 0)) }
         try environment.read { (txn: ReadTransaction) throws in
@@ -382,26 +368,12 @@ struct EnvironmentTests {
         let items = try environment.table("items", key: UInt64.self, value: [UInt8].self)
         let counter = try environment.table("other", key: UInt64.self, value: UInt64.self)
         let initial = environment.info().mapSizeBytes
-        let outcomes = await withTaskGroup(of: (UInt64, Bool).self) { group in
-            for key in 0..<400 as Range<UInt64> {
-                group.addTask {
-                    do {
-                        try await environment.write { txn in
-                            try txn.put(items, key, [UInt8](repeating: UInt8(truncatingIfNeeded: key), count: 3_000))
-                            // A read-modify-write: a re-run batch must not count anything twice.
-                            let count = try txn.get(counter, 0) ?? 0
-                            try txn.put(counter, 0, count + 1)
-                            if key % 9 == 0 { throw Refused() }
-                        }
-                        return (key, true)
-                    } catch {
-                        return (key, false)
-                    }
-                }
-            }
-            var all: [UInt64: Bool] = [:]
-            for await (key, ok) in group { all[key] = ok }
-            return all
+        let outcomes = await Self.writeConcurrently(environment, keys: 0..<400) { txn, key in
+            try txn.put(items, key, [UInt8](repeating: UInt8(truncatingIfNeeded: key), count: 3_000))
+            // A read-modify-write: a re-run batch must not count anything twice.
+            let count = try txn.get(counter, 0) ?? 0
+            try txn.put(counter, 0, count + 1)
+            if key % 9 == 0 { throw Refused() }
         }
         let succeeded = outcomes.filter(\.value).count
         #expect(succeeded == 400 - 45)
@@ -415,5 +387,27 @@ struct EnvironmentTests {
         }
         #expect(environment.info().mapSizeBytes > initial * 8)
         #expect(environment.writerStatistics.commits < environment.writerStatistics.requestsCommitted)
+    }
+
+    /// One async write per key, all at once (so the writer batches them); whether each committed.
+    static func writeConcurrently(
+        _ environment: Environment, keys: Range<UInt64>,
+        _ body: @escaping @Sendable (WriteTransaction, UInt64) throws -> Void
+    ) async -> [UInt64: Bool] {
+        await withTaskGroup(of: (UInt64, Bool).self) { group in
+            for key in keys {
+                group.addTask {
+                    do {
+                        try await environment.write { txn in try body(txn, key) }
+                        return (key, true)
+                    } catch {
+                        return (key, false)
+                    }
+                }
+            }
+            var all: [UInt64: Bool] = [:]
+            for await (key, ok) in group { all[key] = ok }
+            return all
+        }
     }
 }
