@@ -252,13 +252,14 @@ struct MerkleTreeTests {
     }
 
     /// Past 65,536 leaves the second stored level is used: roots and proofs around it, at sampled
-    /// indices and sizes, match the reference. (LARDER_TEST_SEED replays the sample.)
+    /// indices and sizes, match the reference. LARDER_TEST_SEED replays the sample;
+    /// LARDER_MERKLE_TEST_LEAVES sets a larger tree (e.g. 1048575: every bit of the size set).
     @Test func aTreeWithTwoStoredLevels() throws {
         let seed = SeededGenerator.seedFromEnvironment(default: 0x7A11_7E55)
         var random = SeededGenerator(seed: seed)
-        let size = 70_000
+        let size = ProcessInfo.processInfo.environment["LARDER_MERKLE_TEST_LEAVES"].flatMap { Int($0) }.map { max($0, 70_000) } ?? 70_000
         let (tree, reference) = try buildTree(size: size)
-        #expect(tree.levels.count == 3 && tree.levels[2].count == 1 && tree.levels[1].count == size / 256)
+        #expect(tree.levels[1].count == size / 256 && tree.levels[2].count == size / 65_536)
         let reader = tree.reader
         let sizes = [65_535, 65_536, 65_537, 69_999, 70_000] + (0..<5).map { _ in Int.random(in: 1...size, using: &random) }
         for n in sizes {
