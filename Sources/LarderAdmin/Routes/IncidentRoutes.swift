@@ -102,7 +102,7 @@ enum IncidentRoutes {
 
     @Sendable static func incident(_ call: AdminCall) async throws -> Response {
         _ = try QueryParameters(call.request.uri.query, allowed: [])
-        let id = call.parameter("id"), store = call.store
+        let id = try call.identifier("id"), store = call.store
         let now = store.options.clock.now().unixMicros
         guard let detail = try await offload({ try store.read { view in try view.incidents.detail(id: id) } }) else {
             throw LarderError(.notFound, "There is no incident \(JSONWriter.quoted(id)).")

@@ -36,18 +36,21 @@ struct QueryParameters {
 
     func contains(_ name: String) -> Bool { values[name] != nil }
 
-    func seq(_ name: String) throws(LarderError) -> UInt64? {
+    /// A sequence number: digits only, `minimum`...int64 max (the document's `format: int64`).
+    func seq(_ name: String, minimum: UInt64 = 0) throws(LarderError) -> UInt64? {
         guard let text = values[name] else { return nil }
-        guard let value = UInt64(text) else {
-            throw LarderError(.validationFailed, "\(name) \(JSONWriter.quoted(text)) is not a sequence number.")
+        guard let value = StrictText.unsigned(text, max: StrictText.seqMax), value >= minimum else {
+            throw LarderError(.validationFailed,
+                              "\(name) \(JSONWriter.quoted(text)) is not a sequence number in \(minimum)...\(StrictText.seqMax) (digits only).")
         }
         return value
     }
 
+    /// An RFC 3339 date-time that exists (see ``StrictText/dateTime(_:)``).
     func time(_ name: String) throws(LarderError) -> UnixMicros? {
         guard let text = values[name] else { return nil }
-        guard let value = RFC3339.parse(text) else {
-            throw LarderError(.validationFailed, "\(name) \(JSONWriter.quoted(text)) is not an RFC 3339 time.")
+        guard let value = StrictText.dateTime(text) else {
+            throw LarderError(.validationFailed, "\(name) \(JSONWriter.quoted(text)) is not an RFC 3339 date-time such as 2026-11-23T09:00:00Z.")
         }
         return value
     }
@@ -66,7 +69,7 @@ struct QueryParameters {
     /// `limit`, defaulting to `defaultValue`; VALIDATION_FAILED outside 1...`max`.
     func limit(default defaultValue: Int, max: Int) throws(LarderError) -> Int {
         guard let text = values["limit"] else { return defaultValue }
-        guard let value = Int(text), (1...max).contains(value) else {
+        guard let value = StrictText.unsigned(text, max: UInt64(max)).map(Int.init), value >= 1 else {
             throw LarderError(.validationFailed, "limit \(JSONWriter.quoted(text)) is not in 1...\(max).")
         }
         return value
