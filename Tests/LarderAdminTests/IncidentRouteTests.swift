@@ -249,7 +249,7 @@ struct IncidentRouteTests {
         #expect(response.status == .ok)
         let access = try #require(try fixture.admin.lastRecord())
         #expect(access.event == .forensicAccess)
-        #expect(access.requestID == "inc-review-1")
+        #expect(access.requestID == response.headers[.requestID])
         let payload = try #require(try JSONSerialization.jsonObject(with: Data(access.payload.utf8)) as? Object)
         #expect(payload["token_id"] as? String == "operator")
         #expect(payload["route"] as? String == "/v1/incidents")
@@ -314,7 +314,7 @@ struct IncidentRouteTests {
             #expect(response.status == .internalServerError, "\(uri)")
             let body = try response.json()
             #expect(body["error_code"] as? String == "AUDIT_FAILED")
-            #expect(body["request_id"] as? String == "req-closed")
+            #expect(body["request_id"] as? String == response.headers[.requestID])
             #expect(body["incidents"] == nil && body["incident"] == nil)
             #expect(!response.text.contains("secret-summary"), "no incident data leaks into the refusal")
         }
