@@ -13,14 +13,36 @@ import Testing
 /// router, so `.router` tests cannot see them. Each test sends raw bytes to a live loopback server.
 @Suite("HTTP on the wire")
 struct WireTests {
-    /// Runs `body` with the port of a live server over `fixture`. The raw socket calls block, so
-    /// they run on a Dispatch thread rather than a cooperative one the server needs.
-    func withLiveServer(_ fixture: AdminFixture, _ body: @escaping @Sendable (RawHTTP) throws -> Void) async throws {
-        try await fixture.server.makeApplication().test(.live) { client in
-            let raw = RawHTTP(port: try #require(client.port))
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                DispatchQueue.global().async { continuation.resume(with: Result { try body(raw) }) }
+    /// A raw client of a live server. Its socket calls block, so they run on a Dispatch thread
+    /// rather than on a cooperative one the server needs; the expectations stay in the test.
+    struct Live: Sendable {
+        let raw: RawHTTP
+
+        func exchange(_ request: String, isHead: Bool = false, checkClosed: Bool = false) async throws -> RawHTTP.Response {
+            try await exchange(Array(request.utf8), isHead: isHead, checkClosed: checkClosed)
+        }
+
+        func exchange(_ request: [UInt8], isHead: Bool = false, checkClosed: Bool = false) async throws -> RawHTTP.Response {
+            let raw = self.raw
+            return try await blocking { try raw.exchange(request, isHead: isHead, checkClosed: checkClosed) }
+        }
+
+        func pipeline(_ request: String, heads: [Bool]) async throws -> [RawHTTP.Response] {
+            let raw = self.raw
+            return try await blocking { try raw.pipeline(request, heads: heads) }
+        }
+
+        private func blocking<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
+            try await withCheckedThrowingContinuation { continuation in
+                DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
             }
+        }
+    }
+
+    /// Runs `body` with a raw client of a live server over `fixture`.
+    func withLiveServer(_ fixture: AdminFixture, _ body: @escaping @Sendable (Live) async throws -> Void) async throws {
+        try await fixture.server.makeApplication().test(.live) { client in
+            try await body(Live(raw: RawHTTP(port: try #require(client.port))))
         }
     }
 
@@ -52,7 +74,7 @@ struct WireTests {
         let secret = fixture.auditSecret
         try await withLiveServer(fixture) { raw in
             let request = "GET /v1/audit/verify HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(secret)\r\n\(framing)"
-            let response = try raw.exchange(request, checkClosed: true)
+            let response = try await raw.exchange(request, checkClosed: true)
             Self.expectContractRefusal(response, status: 400, code: "VALIDATION_FAILED")
             #expect(!response.raw.contains("intact"), "no verify report was sent")
         }
@@ -68,7 +90,7 @@ struct WireTests {
             var request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             for index in 0..<fields { request += "X-F\(index): v\r\n" }
             request += "\r\n"
-            Self.expectContractRefusal(try raw.exchange(request, checkClosed: closes), status: 431, code: "VALIDATION_FAILED",
+            Self.expectContractRefusal(try await raw.exchange(request, checkClosed: closes), status: 431, code: "VALIDATION_FAILED",
                                        closes: closes)
         }
     }
@@ -80,7 +102,7 @@ struct WireTests {
     func connectIs405WithABody(request: String) async throws {
         let fixture = try AdminFixture()
         try await withLiveServer(fixture) { raw in
-            let response = try raw.exchange(request, checkClosed: true)
+            let response = try await raw.exchange(request, checkClosed: true)
             Self.expectContractRefusal(response, status: 405, code: "METHOD_NOT_ALLOWED")
             #expect(response.header("Allow") == "GET, HEAD")
         }
@@ -108,7 +130,7 @@ struct WireTests {
     func parserRefusalsUseTheErrorContract(request: [UInt8], status: Int, code: String) async throws {
         let fixture = try AdminFixture()
         try await withLiveServer(fixture) { raw in
-            Self.expectContractRefusal(try raw.exchange(request, checkClosed: true), status: status, code: code)
+            Self.expectContractRefusal(try await raw.exchange(request, checkClosed: true), status: status, code: code)
         }
         #expect(try fixture.auditCount() == initialRecords)
     }
@@ -119,7 +141,7 @@ struct WireTests {
     func hostMustBeGivenExactlyOnce(request: String) async throws {
         let fixture = try AdminFixture()
         try await withLiveServer(fixture) { raw in
-            Self.expectContractRefusal(try raw.exchange(request, checkClosed: true), status: 400, code: "VALIDATION_FAILED")
+            Self.expectContractRefusal(try await raw.exchange(request, checkClosed: true), status: 400, code: "VALIDATION_FAILED")
         }
     }
 
@@ -131,7 +153,7 @@ struct WireTests {
         let secret = fixture.auditSecret
         try await withLiveServer(fixture) { raw in
             let auth = "Authorization: Bearer \(secret)\r\n"
-            let responses = try raw.pipeline(
+            let responses = try await raw.pipeline(
                 "GET /v1/audit/export HTTP/1.1\r\nHost: 127.0.0.1\r\n\(auth)\r\n"
                     + "HEAD /v1/audit/export HTTP/1.1\r\nHost: 127.0.0.1\r\n\(auth)\r\n"
                     + "HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -158,7 +180,7 @@ struct WireTests {
     @Test func http10WithoutKeepAliveIsClosedAfterTheAnswer() async throws {
         let fixture = try AdminFixture()
         try await withLiveServer(fixture) { raw in
-            let response = try raw.exchange("GET /healthz HTTP/1.0\r\n\r\n", checkClosed: true)
+            let response = try await raw.exchange("GET /healthz HTTP/1.0\r\n\r\n", checkClosed: true)
             #expect(response.status == 200)
             #expect(response.closed)
         }
@@ -169,7 +191,7 @@ struct WireTests {
         let fixture = try AdminFixture()
         let secret = fixture.auditSecret
         try await withLiveServer(fixture) { raw in
-            let response = try raw.exchange("POST /v1/audit HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(secret)\r\n"
+            let response = try await raw.exchange("POST /v1/audit HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(secret)\r\n"
                                                 + "Content-Length: 9\r\n\r\n{\"seq\":1}", checkClosed: true)
             Self.expectContractRefusal(response, status: 405, code: "METHOD_NOT_ALLOWED")
         }
