@@ -78,6 +78,44 @@ struct StrictInputTests {
         #expect(response.status == .ok, "\(uri): \(response.text)")
     }
 
+    /// Ranges that end before they start are empty, not malformed: the document (JSON Schema)
+    /// cannot relate two parameters, so a client that follows it must not get a 400 for them.
+    /// Overdue incidents are open by definition, so overdue with another state is empty too.
+    @Test func emptyRangesAnswerEmptyPages() async throws {
+        let fixture = try IncidentAdminFixture()
+        _ = try fixture.record(.delivery, .p0)
+        fixture.clock.advance(seconds: 3_600)
+        let audit = fixture.admin.auditSecret, ops = fixture.admin.opsSecret
+        let reversed = "since=2026-11-23T10:00:00Z&until=2026-11-23T09:00:00Z"
+        let query = try await fixture.admin.request("/v1/audit?\(reversed)", secret: audit)
+        #expect(query.status == .ok)
+        #expect((try query.json()["records"] as? [Any])?.isEmpty == true)
+        let export = try await fixture.admin.request("/v1/audit/export?from_seq=5&until_seq=2", secret: audit)
+        #expect(export.status == .ok)
+        #expect(export.body.readableBytes == 0)
+        #expect(try fixture.admin.lastRecord()?.payload.contains("\"result_count\":0") == true)
+        for uri in ["/v1/incidents?\(reversed)", "/v1/incidents?overdue=true&state=closed"] {
+            let response = try await fixture.admin.request(uri, secret: ops)
+            #expect(response.status == .ok, "\(uri)")
+            #expect((try response.json()["incidents"] as? [Any])?.isEmpty == true, "\(uri)")
+        }
+        let overdueOpen = try await fixture.admin.request("/v1/incidents?overdue=true&state=open", secret: ops)
+        #expect((try overdueOpen.json()["incidents"] as? [Any])?.count == 1, "the P0 is an hour past its 15 minutes")
+    }
+
+    /// A cursor is opaque, but only the shapes the routes hand out are accepted, each where it belongs.
+    @Test(arguments: ["/v1/audit?from_seq=1&cursor=%2B5", "/v1/audit?from_seq=1&cursor=", "/v1/audit?from_seq=1&cursor=1-2",
+                      "/v1/audit?since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z&cursor=5",
+                      "/v1/audit?request_id=r&cursor=99999999999999999999", "/v1/incidents?cursor=5",
+                      "/v1/incidents?cursor=-5/inc-1", "/v1/ledger/accounts/a?cursor=x"])
+    func malformedCursorsAre400(uri: String) async throws {
+        let fixture = try AdminFixture()
+        let secret = uri.hasPrefix("/v1/audit") ? fixture.auditSecret : fixture.opsSecret
+        let response = try await fixture.request(uri, secret: secret)
+        #expect(response.status == .badRequest, "\(uri): \(response.text)")
+        #expect(try response.errorCode() == "VALIDATION_FAILED")
+    }
+
     /// A second Host field (the first is the request's authority) is refused before routing.
     @Test func aSecondHostFieldIs400() async throws {
         let fixture = try AdminFixture()

@@ -19,17 +19,22 @@ enum AuditRoutes {
         case request(String)
         case ref(CorrelationRef)
 
-        func run(_ audit: AuditLog, limit: Int, cursor: String?) throws(LarderError) -> AuditPage {
+        func run(_ audit: AuditLog, limit: Int, cursor: String?) throws(LarderError) -> (records: [AuditEntry], nextCursor: String?) {
+            let page: AuditPage
             switch self {
             case .sequence(let from, let direction):
-                try audit.records(fromSeq: from, limit: limit, direction: direction, cursor: cursor)
+                page = try audit.records(fromSeq: from, limit: limit, direction: direction, cursor: cursor)
+            case .time(let since, let until) where until <= since:
+                // An empty interval, not a malformed one: no schema can tell the two apart.
+                return ([], nil)
             case .time(let since, let until):
-                try audit.records(since: since, until: until, limit: limit, cursor: cursor)
+                page = try audit.records(since: since, until: until, limit: limit, cursor: cursor)
             case .request(let requestID):
-                try audit.records(requestID: requestID, limit: limit, cursor: cursor)
+                page = try audit.records(requestID: requestID, limit: limit, cursor: cursor)
             case .ref(let ref):
-                try audit.records(ref: ref, limit: limit, cursor: cursor)
+                page = try audit.records(ref: ref, limit: limit, cursor: cursor)
             }
+            return (page.records, page.nextCursor)
         }
     }
 
@@ -75,7 +80,9 @@ enum AuditRoutes {
         let parameters = try QueryParameters(call.request.uri.query, allowed: queryParameters)
         let query = try parseQuery(parameters)
         let limit = try parameters.limit(default: call.configuration.pageSizeDefault, max: call.configuration.pageSizeMax)
-        let cursor = parameters["cursor"], store = call.store
+        let cursorShape: QueryParameters.CursorShape
+        if case .time = query { cursorShape = .time } else { cursorShape = .seq }
+        let cursor = try parameters.cursor(cursorShape), store = call.store
         let page = try await offload { try store.read { view in try query.run(view.audit, limit: limit, cursor: cursor) } }
         try await call.recordForensicAccess(filters: filters(parameters), resultCount: page.records.count)
         return Responses.json { o in
@@ -105,10 +112,8 @@ enum AuditRoutes {
     @Sendable static func export(_ call: AdminCall) async throws -> Response {
         let parameters = try QueryParameters(call.request.uri.query, allowed: ["from_seq", "until_seq"])
         let from = try parameters.seq("from_seq", minimum: 1) ?? 1
+        // A range that ends before it starts is empty, as one past the head is.
         let untilGiven = try parameters.seq("until_seq", minimum: 1)
-        if let untilGiven, untilGiven < from {
-            throw LarderError(.validationFailed, "until_seq \(untilGiven) is before from_seq \(from).")
-        }
         // Taken before any work, held until the last page is written (or the response is dropped).
         let lease = try call.services.acquireExpensiveSlot(for: call)
         let store = call.store, pageRecords = UInt64(call.configuration.exportPageRecords)
