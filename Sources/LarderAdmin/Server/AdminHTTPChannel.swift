@@ -67,8 +67,10 @@ struct AdminHTTPChannel: ServerChildChannel, HTTPChannelHandler {
 /// client still sends (so the refusal is not lost to a reset), and closes when the client does or
 /// when the connection has been idle for ``AdminConfiguration/requestTimeoutSeconds``.
 ///
-/// It also answers HEAD without a body (the encoder here is unpaired; see ``AdminHTTPChannel``)
-/// and closes a connection whose request did not ask to keep it alive (HTTP/1.0) after the answer.
+/// It also answers HEAD without a body (the encoder here is unpaired; see ``AdminHTTPChannel``),
+/// and closes the connection after answering a request that did not ask to keep it alive
+/// (HTTP/1.0, `Connection: close`) or asked to switch protocols (`Upgrade`, which the server
+/// ignores).
 final class AdminWireGate: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -108,7 +110,11 @@ final class AdminWireGate: ChannelDuplexHandler, RemovableChannelHandler {
                 refuse(context: context, refusal)
                 return
             }
-            waiting.append(Passed(isHead: head.method == .HEAD, keepAlive: head.isKeepAlive))
+            // After a request asking to switch protocols the parser stops reading the connection
+            // (what follows belongs to the new protocol). We switch to nothing: answer in HTTP/1.1
+            // and close, rather than leave later requests unread until the idle timeout.
+            let keepAlive = head.isKeepAlive && !head.headers.contains(name: "upgrade")
+            waiting.append(Passed(isHead: head.method == .HEAD, keepAlive: keepAlive))
             context.fireChannelRead(data)
         case .body, .end:
             context.fireChannelRead(data)
