@@ -108,7 +108,7 @@ struct SchemathesisTests {
     static func run(_ executable: String, port: Int, secret: String) async throws -> (status: Int32, output: String) {
         let directory = try TemporaryDirectory(prefix: "larder-schemathesis")
         let log = directory.path("schemathesis.log")
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         defer { try? handle.close() }
         let process = Process()
