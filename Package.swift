@@ -23,9 +23,12 @@ let package = Package(
         // Only LarderAdmin and its tests depend on Hummingbird; the store itself stays server-free.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
         // Already in the graph through Hummingbird; named so LarderAdmin can import HTTPTypes
-        // (header names) and NIOCore (timeouts, the bound port) explicitly.
+        // (header names), NIOCore (timeouts, the bound port), and the HTTP/1 pieces its own
+        // connection pipeline is built from (NIOHTTP1, NIOHTTPTypesHTTP1, Logging) explicitly.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.5.0"),
         // Only the command-line tool parses arguments.
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
     ],
@@ -59,8 +62,13 @@ let package = Package(
             dependencies: [
                 "Larder",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings

@@ -22,6 +22,8 @@ final class AdminFixture: Sendable {
     let opsSecret: String
     /// `retired`: both scopes, expired a second before the test starts.
     let expiredSecret: String
+    /// The three tokens, for tests that build their own server over the same store.
+    let tokens: TokenFile
 
     var store: Store { temporary.store }
     var clock: ManualClock { temporary.clock }
@@ -35,6 +37,7 @@ final class AdminFixture: Sendable {
         opsSecret = try tokens.createToken(id: "operator", scopes: [.opsRead], expiresAt: now + 86_400_000_000, using: &random).secret
         expiredSecret = try tokens.createToken(id: "retired", scopes: [.auditRead, .opsRead], expiresAt: now - 1_000_000,
                                                using: &random).secret
+        self.tokens = tokens
         server = try AdminServer(store: temporary.store, tokens: tokens, configuration: configuration)
     }
 
@@ -95,4 +98,5 @@ struct JSONShapeError: Error, CustomStringConvertible {
 
 extension HTTPField.Name {
     static let requestID = HTTPField.Name("X-Request-ID")!
+    static let clientRequestID = HTTPField.Name("X-Client-Request-ID")!
 }
