@@ -102,12 +102,15 @@ struct StoreFaultTests {
         do {
             let store = try Store.open(at: path, options: options(limits: limits))
             defer { store.close() }
-            let record = try #require(try store.read { view in try view.audit.head() }).seq
+            let record = try store.read { view in try view.audit.head() }.seq
             #expect(record == UInt64(initialRecords + 1))
             let entry = try #require(try store.read { view in try view.audit.record(seq: record) })
             #expect(entry.record.event == .limitsRecorded)
             #expect(entry.record.payload == #"{"map_size_bytes_max":1048576,"readers_max":20,"previous":null}"#)
             #expect(try store.recordedStoreLimits() == RecordedLimits(mapSizeBytesMax: 1 << 20, readersMax: 20))
+            // The bytes of docs/FORMAT.md section 5.2.
+            #expect(try store.environmentForTesting.rawGet(table: "meta", key: Array("limits".utf8) + [0, 0])
+                == [0x01, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0x14])
             #expect(store.info().mapSizeBytesMax == 1 << 20)
         }
         // The same limits again: nothing recorded.
