@@ -417,8 +417,13 @@ public final class Store: Sendable {
     /// Rereads the recorded limits (another process may have recorded new ones). Keeps the last
     /// known ones when the store cannot be read now, or when called inside a transaction.
     private func refreshRecordedLimits() {
-        guard environment.canBeginTransactionHere, let limits = try? readRecordedLimits() else { return }
-        recordedLimits.withLock { $0 = limits }
+        guard environment.canBeginTransactionHere else { return }
+        do {
+            let limits = try readRecordedLimits()
+            recordedLimits.withLock { $0 = limits }
+        } catch {
+            // Unreadable now (readers full, closed): the last known limits stand.
+        }
     }
 
     /// Records the policy in force (`POLICY_CHANGED`, with the whole policy as payload) when it

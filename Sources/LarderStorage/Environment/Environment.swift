@@ -219,9 +219,6 @@ public final class Environment: Sendable {
     /// Write requests waiting for the writer (not counting the batch it is running).
     package var queuedWriteCount: Int { writer?.queuedCount ?? 0 }
 
-    /// Slots the writer's queue holds (waiting or already taken), to check that it stays bounded.
-    package var writeQueueStorageCount: Int { writer?.queueStorageCount ?? 0 }
-
     // MARK: State
 
     /// Map size, use and readers, as of now. Safe at any time, from any thread, also while

@@ -63,17 +63,17 @@ final class EnvironmentHandle: @unchecked Sendable {
                               failurePoint: .open)
         }
         let (resolved, createdDirectories) = try prepareDirectory(path, create: create)
-        var created = CreatedFiles(directories: createdDirectories,
-                                   data: !FileManager.default.fileExists(atPath: resolved + "/data.mdb"),
-                                   lock: !FileManager.default.fileExists(atPath: resolved + "/lock.mdb"))
-        if readOnly { created.data = false }
         let claimed = openPaths.withLock { $0.insert(resolved).inserted }
         guard claimed else {
-            created.remove(in: resolved)
+            // Another open in this process owns the path (and whatever it is creating there).
             throw LarderError(.validationFailed,
                               "The store at \(resolved) is already open in this process; share the open instance instead.",
                               failurePoint: .open)
         }
+        // Looked at only once the path is ours: no other open in this process is creating files.
+        let created = CreatedFiles(directories: createdDirectories,
+                                   data: !readOnly && !FileManager.default.fileExists(atPath: resolved + "/data.mdb"),
+                                   lock: !FileManager.default.fileExists(atPath: resolved + "/lock.mdb"))
         var envPointer: OpaquePointer?
         var opened = false
         defer {
