@@ -149,7 +149,7 @@ struct HealthRouteTests {
         var configuration = AdminConfiguration()
         configuration.readinessDiskFreeFractionMin = 0
         let server = try AdminServer(store: served, tokens: try TokenFile(), configuration: configuration)
-        let application = try server.makeApplication()
+        let application = server.makeApplication()
         let ready = try await application.test(.router) { client in try await client.execute(uri: "/readyz", method: .get) }
         #expect(ready.status == .serviceUnavailable)
         let reasons = try #require(try ready.json()["reasons"] as? [[String: Any]])
