@@ -94,10 +94,10 @@ let package = Package(
             path: "Tools/larder",
             swiftSettings: strictSettings
         ),
-        // A second process for the multi-process tests.
+        // A second process for the multi-process, kill -9 and disk-full tests.
         .executableTarget(
             name: "larder-fixture",
-            dependencies: ["Larder"],
+            dependencies: ["Larder", "LarderTesting"],
             path: "Tests/Fixtures/larder-fixture",
             swiftSettings: strictSettings
         ),

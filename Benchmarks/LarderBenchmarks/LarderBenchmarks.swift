@@ -18,9 +18,7 @@ final class BenchStore: @unchecked Sendable {
 
     init(durability: Durability = .durable) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("larder-bench-\(UUID().uuidString)").path
-        var limits = Limits()
-        limits.mapSizeBytesInitial = 256 << 20
-        store = try Store.open(at: directory, options: .init(limits: limits, durability: durability))
+        store = try Store.open(at: directory, options: .init(durability: durability))
         try store.write(WriteContext(actor: Self.actor, requestID: "bench-accounts")) { txn in
             for number in 0..<Self.accountsCount {
                 try txn.ledger.createAccount(NewAccount(id: Self.account(number), ledger: "credits.cents"))

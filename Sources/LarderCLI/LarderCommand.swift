@@ -62,11 +62,13 @@ struct StoreLocation: ParsableArguments {
     var db: String
 
     /// Opens an existing store. Read-only opens work while another process writes. Writable
-    /// opens (serve, backup) neither create a store nor record a policy: the tool applies no
-    /// responses, and must not replace the application's policy with its default.
+    /// opens (serve, backup) neither create a store nor record a policy or limits: the tool
+    /// applies no responses, and must not replace the application's policy or map maximum with
+    /// its defaults (it reports map use against the limits the application recorded).
     func open(readOnly: Bool) throws(LarderError) -> Store {
         var options = Store.Options(readOnly: readOnly)
         options.recordsPolicy = false
+        options.recordsLimits = false
         options.createIfMissing = false
         return try Store.open(at: db, options: options)
     }

@@ -135,6 +135,20 @@ struct CommandTests {
         #expect(again.status == 2)
     }
 
+    /// `larder stats` reports map use against the maximum the application recorded in the store,
+    /// not against the tool's own default of 8 GiB.
+    @Test func statsUsesTheLimitsTheApplicationRecorded() async throws {
+        var options = Store.Options()
+        options.limits.mapSizeBytesMax = 1 << 20
+        try Store.open(at: db, options: options).close()
+        let stats = await larder("stats", "--db", db)
+        #expect(stats.status == 0, "\(stats.err)")
+        #expect(stats.out.contains("max 1048576 (recorded by the store's writer)"), "\(stats.out)")
+        // The tool's own opens record nothing: the application's maximum stays.
+        #expect(await larder("backup", "--db", db, "--to", directory.path("copy")).status == 0)
+        #expect(await larder("stats", "--db", db).out.contains("max 1048576 (recorded by the store's writer)"))
+    }
+
     @Test func statsIncidentsAndLedger() async throws {
         try await playDemo()
         let stats = await larder("stats", "--db", db)

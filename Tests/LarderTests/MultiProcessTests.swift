@@ -45,20 +45,28 @@ struct MultiProcessTests {
         #expect(result.output.contains("HEAD 12 12"))
     }
 
-    /// Another process grows the map far beyond this process's map size: this process adopts the
-    /// new size (LMDB's MDB_MAP_RESIZED) and goes on reading and writing.
+    /// Another process, opened with a larger maximum, writes far beyond this process's map: this
+    /// process adopts the new size (LMDB's MDB_MAP_RESIZED) on its next transaction or copy, and
+    /// goes on reading, copying and writing. Neither process crashes.
     @Test func aMapGrownByAnotherProcessIsAdopted() throws {
         var limits = Limits()
-        limits.mapSizeBytesInitial = Limits.mapSizeBytesFloor
+        limits.mapSizeBytesMax = 256 << 10
         let temporary = try TemporaryStore(options: .init(limits: limits))
         let store = temporary.store
-        let before = store.info().mapSizeBytes
+        #expect(store.info().mapSizeBytes == 256 << 10)
         let result = try runProcess(fixture, ["write", temporary.path, "300", "grower", "2000"])
         #expect(result.status == 0, "fixture failed: \(result.error)")
-        #expect(try store.auditCount() == initialRecords + 300)
+        // A copy first: its own read transaction meets the larger map.
+        let copies = try TemporaryDirectory()
+        try store.copy(to: copies.path("copy"))
+        // The fixture opened with the default limits and recorded them (LIMITS_RECORDED), after
+        // this store recorded its own: two records besides the fixture's 300.
+        #expect(try store.auditCount() == initialRecords + 2 + 300)
+        #expect(store.info().mapSizeBytes == 8 << 30)
+        #expect(store.info().mapSizeBytesMax == 8 << 30)
         try store.write(.test("after-growth")) { txn in try txn.appendAudit(AuditDraft(event: "NOTE")) }
-        #expect(store.info().mapSizeBytes > before)
         #expect(try store.verify().isIntact)
+        #expect(try store.tableStatistics().contains { $0.name == "audit" && $0.entries == initialRecords + 303 })
     }
 
     /// `mdb_stat -a` lists the named tables of a Larder store: it is a plain LMDB environment.

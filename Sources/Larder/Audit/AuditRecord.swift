@@ -26,6 +26,7 @@ public struct AuditEvent: RawRepresentable, Hashable, Sendable, Codable, Express
     public static let schemaMigrated: AuditEvent = "SCHEMA_MIGRATED"
     public static let decisionsPurged: AuditEvent = "DECISIONS_PURGED"
     public static let policyChanged: AuditEvent = "POLICY_CHANGED"
+    public static let limitsRecorded: AuditEvent = "LIMITS_RECORDED"
 }
 
 /// A correlation reference: what a record is about (`order:4411`, `pack:P-9`, `incident:…`).

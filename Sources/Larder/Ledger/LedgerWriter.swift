@@ -3,7 +3,8 @@
 ///
 /// Every transfer is checked completely (existence, ledgers, balance rules, overflow) before
 /// anything is written, so a refused transfer or batch leaves the transaction as it was, even
-/// if the caller catches the error and goes on.
+/// if the caller catches the error and goes on. A storage failure (map or disk full, an I/O
+/// error) is different: the whole write fails with it, whatever the caller does with it.
 public struct LedgerWriter {
     let transaction: StoreTransaction
 

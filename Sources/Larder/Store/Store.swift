@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A Larder store: one LMDB environment holding the audit log, decisions, ledgers and incidents,
 /// and the one place where anything in it is written.
@@ -38,8 +39,15 @@ public final class Store: Sendable {
         /// Whether a writable open creates a missing store. Tools that expect an existing store
         /// open with false and get NOT_FOUND for a mistyped path.
         public var createIfMissing = true
+        /// Whether a writable open records `limits.mapSizeBytesMax` and `limits.readersMax` in the
+        /// store (`LIMITS_RECORDED`, only when they differ from the recorded ones), so that every
+        /// other process reports map use against the limits of the application that writes the
+        /// store. Tools that only look at a store (the admin server, backups) open with false.
+        public var recordsLimits = true
         /// Test-only: a fault injected into every audit append.
         @_spi(Testing) public var auditFaultInjection: AuditFaultInjection?
+        /// Test-only: LMDB calls to fail on purpose.
+        package var lmdbFaults: LMDBFaults?
 
         public init(limits: Limits = Limits(), durability: Durability = .durable, readOnly: Bool = false,
                     clock: any LarderClock = SystemClock(), breaker: BreakerPolicy = BreakerPolicy(),
@@ -64,6 +72,8 @@ public final class Store: Sendable {
     let tables: StoreTables
     public let options: Options
     let counters = StoreMetrics()
+    /// The limits recorded in the store, as last read (nil: none recorded).
+    private let recordedLimits = Mutex<RecordedLimits?>(nil)
 
     private init(environment: Environment, tables: StoreTables, options: Options) {
         self.environment = environment
@@ -74,28 +84,42 @@ public final class Store: Sendable {
     /// Opens the store in directory `path`, creating it (with its schema, in one audited
     /// transaction) when it does not exist and the store is writable.
     ///
+    /// A store whose creation fails (a full disk, an I/O error) is removed again: a failed open
+    /// leaves no half-created store behind.
+    ///
     /// - throws: VALIDATION_FAILED for bad options or a path already open in this process;
-    ///   NOT_FOUND for a read-only open of a missing store; PERSISTENCE_ERROR for a store with a
+    ///   NOT_FOUND for a read-only open of a missing store; STORAGE_UNAVAILABLE (retryable) when
+    ///   the disk is too full to create or open the store; PERSISTENCE_ERROR for a store with a
     ///   newer schema or a file LMDB cannot open.
     public static func open(at path: String, options: Options = Options()) throws(LarderError) -> Store {
         try options.policy.validate()
-        let environment = try Environment.open(
-            at: path,
-            options: .init(limits: options.limits, durability: options.durability, readOnly: options.readOnly,
-                           breaker: options.breaker, createIfMissing: options.createIfMissing),
-            tables: tableNames)
+        var environmentOptions = Environment.Options(limits: options.limits, durability: options.durability,
+                                                     readOnly: options.readOnly, breaker: options.breaker,
+                                                     createIfMissing: options.createIfMissing)
+        environmentOptions.faults = options.lmdbFaults
+        let environment = try Environment.open(at: path, options: environmentOptions, tables: tableNames)
+        var schemaFound = false
         do {
             let tables = try StoreTables(environment)
             let store = Store(environment: environment, tables: tables, options: options)
+            schemaFound = try store.readMetaVersion() != nil
             try store.prepareSchema()
             return store
         } catch {
-            environment.close()
+            // A store this open created but could not finish is not left behind half-made.
+            if environment.createdStore && !schemaFound {
+                environment.closeRemovingCreatedFiles()
+            } else {
+                environment.close()
+            }
             throw error
         }
     }
 
     /// Finishes queued writes and closes the store. Idempotent.
+    ///
+    /// After LMDB reported a fatal error (``EnvironmentInfo/restartRequired``), close the store
+    /// and open it again: nothing that committed is lost.
     public func close() { environment.close() }
 
     /// The directory of the store.
@@ -336,6 +360,70 @@ public final class Store: Sendable {
             break
         }
         if !options.readOnly && options.recordsPolicy { try recordPolicy() }
+        if !options.readOnly && options.recordsLimits { try recordLimits() }
+        refreshRecordedLimits()
+    }
+
+    /// Records the limits this process opened with (`LIMITS_RECORDED`) when they differ from the
+    /// ones recorded last; an absent record stands for ``RecordedLimits/implied``.
+    private func recordLimits() throws(LarderError) {
+        let mine = RecordedLimits(mapSizeBytesMax: options.limits.mapSizeBytesMax, readersMax: options.limits.readersMax)
+        // Most opens change nothing: check in a snapshot first, so they cost no commit.
+        let current = try readRecordedLimits()
+        guard (current ?? .implied) != mine else { return }
+        let now = options.clock.now().unixMicros
+        do {
+            try write(WriteContext(actor: .larder, requestID: "larder.limits.\(now)")) { txn in
+                let recorded = try txn.txn.get(tables.meta, MetaKey.limits).map { bytes throws(LarderError) in
+                    try RecordedLimits.decode(bytes)
+                }
+                guard (recorded ?? .implied) != mine else { return }
+                try txn.txn.put(tables.meta, MetaKey.limits, mine.encoded())
+                var payload = JSONWriter()
+                payload.object { o in
+                    o.field("map_size_bytes_max", mine.mapSizeBytesMax)
+                    o.field("readers_max", mine.readersMax)
+                    if let recorded {
+                        o.object("previous") { p in
+                            p.field("map_size_bytes_max", recorded.mapSizeBytesMax)
+                            p.field("readers_max", recorded.readersMax)
+                        }
+                    } else {
+                        o.rawField("previous", json: "null")
+                    }
+                }
+                try txn.appendAudit(AuditDraft(event: .limitsRecorded, payload: payload.text))
+            }
+        } catch let error as LarderError {
+            throw error
+        } catch {
+            preconditionFailure("unexpected error \(error)")
+        }
+    }
+
+    private func readRecordedLimits() throws(LarderError) -> RecordedLimits? {
+        do {
+            return try environment.read { txn -> RecordedLimits? in
+                guard let bytes = try txn.get(tables.meta, MetaKey.limits) else { return nil }
+                return try RecordedLimits.decode(bytes)
+            }
+        } catch let error as LarderError {
+            throw error
+        } catch {
+            preconditionFailure("unexpected error \(error)")
+        }
+    }
+
+    /// Rereads the recorded limits (another process may have recorded new ones). Keeps the last
+    /// known ones when the store cannot be read now, or when called inside a transaction.
+    private func refreshRecordedLimits() {
+        guard environment.canBeginTransactionHere else { return }
+        do {
+            let limits = try readRecordedLimits()
+            recordedLimits.withLock { $0 = limits }
+        } catch {
+            // Unreadable now (readers full, closed): the last known limits stand.
+        }
     }
 
     /// Records the policy in force (`POLICY_CHANGED`, with the whole policy as payload) when it
@@ -364,7 +452,7 @@ public final class Store: Sendable {
         }
     }
 
-    private func readMetaVersion() throws(LarderError) -> UInt32? {
+    fileprivate func readMetaVersion() throws(LarderError) -> UInt32? {
         do {
             return try environment.read { txn -> UInt32? in
                 guard let bytes = try txn.get(tables.meta, MetaKey.schemaVersion) else { return nil }
@@ -416,8 +504,22 @@ public final class Store: Sendable {
         return snapshot
     }
 
-    /// Map size and use, readers, breaker state.
-    public func info() -> EnvironmentInfo { environment.info() }
+    /// Map size and use, readers, breaker state. Safe at any time, also after ``close()``.
+    ///
+    /// `mapSizeBytesMax` (and so `mapUseFraction`) is the maximum recorded in the store by the
+    /// application that writes it (``Options/recordsLimits``), whatever this process opened with;
+    /// this process's own maximum when none is recorded.
+    public func info() -> EnvironmentInfo {
+        let info = environment.info()
+        guard info.isOpen else { return info }
+        refreshRecordedLimits()
+        guard let recorded = recordedLimits.withLock({ $0 }) else { return info }
+        return info.governed(byRecordedMapSizeBytesMax: recorded.mapSizeBytesMax)
+    }
+
+    /// The limits recorded in the store by its writer, or nil when none are recorded (then the
+    /// writer used ``RecordedLimits/implied``, or a Larder that did not record limits).
+    public func recordedStoreLimits() throws -> RecordedLimits? { try readRecordedLimits() }
 
     /// Entry counts and pages of every table, in one snapshot.
     public func tableStatistics() throws -> [TableStatistics] {

@@ -5,18 +5,35 @@ import Larder
 ///
 /// Every series is always present (errors with a zero for each contract code), so dashboards and
 /// alerts see 0 rather than "no data" on a quiet store.
+///
+/// Two kinds of figures: the store's (map, readers, audit head), the same whichever process
+/// serves them, and this process's own counters (writes, replays, errors, latencies, writer,
+/// breaker), which say nothing about the application's writes when the server runs in another
+/// process. `larder_process_info` names the process.
 struct PrometheusText {
     private(set) var text = ""
 
-    static func render(info: EnvironmentInfo, metrics: StoreMetricsSnapshot, auditHeadSeq: UInt64) -> String {
+    static func render(info: EnvironmentInfo, metrics: StoreMetricsSnapshot, auditHeadSeq: UInt64,
+                       processID: Int32 = ProcessInfo.processInfo.processIdentifier) -> String {
         var out = PrometheusText()
+        out.header("larder_process_info",
+                   "The process whose counters this page shows: writes, replays, errors, latencies, writer and breaker figures are this process's own, not the store's; access is how it opened the store.",
+                   type: "gauge")
+        out.sample("larder_process_info",
+                   labels: "pid=\"\(processID)\",access=\"\(info.readOnly ? "read_only" : "read_write")\"", "1")
         out.gauge("larder_map_used_bytes", "Bytes of the LMDB map in use.", info.mapUsedBytes)
-        out.gauge("larder_map_size_bytes", "Current size of the LMDB map.", info.mapSizeBytes)
-        out.gauge("larder_map_size_bytes_max", "Maximum size the map may grow to.", info.mapSizeBytesMax)
-        out.gauge("larder_readers_used", "LMDB reader slots in use.", info.readersUsed)
+        out.gauge("larder_map_size_bytes", "Size of this process's LMDB map (opened at its maximum).", info.mapSizeBytes)
+        out.gauge("larder_map_size_bytes_max",
+                  info.limitsRecordedInStore
+                      ? "Maximum map size, as recorded in the store by the application that writes it."
+                      : "Maximum map size, this process's own (the store records none).",
+                  info.mapSizeBytesMax)
+        out.gauge("larder_readers_used", "LMDB reader slots taken now, across every process.", info.readersUsed)
         out.gauge("larder_readers_max", "LMDB reader slots in all.", info.readersMax)
         out.gauge("larder_audit_head_seq", "Sequence number of the newest audit record.", auditHeadSeq)
         out.gauge("larder_breaker_open", "1 when the write breaker is open, else 0.", info.breaker == .open ? 1 : 0)
+        out.gauge("larder_restart_required", "1 when LMDB reported a fatal error and the store must be closed and opened again, else 0.",
+                  info.restartRequired ? 1 : 0)
         out.counter("larder_writes_committed_total", "Writes committed since open.", metrics.writesCommitted)
         out.counter("larder_replays_total", "Writes answered from a stored decision since open.", metrics.replays)
 

@@ -1,5 +1,10 @@
 internal import CLMDB
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 
 /// One LMDB environment: a directory holding one memory-mapped file with named tables.
@@ -30,6 +35,8 @@ public final class Environment: Sendable {
         public var breaker = BreakerPolicy()
         /// Whether a writable open creates a missing store (read-only opens never do).
         public var createIfMissing = true
+        /// Test-only: LMDB calls to fail on purpose (see ``LMDBFaults``).
+        package var faults: LMDBFaults?
 
         public init(limits: Limits = Limits(), durability: Durability = .durable, readOnly: Bool = false,
                     breaker: BreakerPolicy = BreakerPolicy(), createIfMissing: Bool = true) {
@@ -58,12 +65,18 @@ public final class Environment: Sendable {
     /// Opens (creating when writable and missing) the environment in directory `path` and the
     /// named tables in it.
     ///
+    /// The map is opened at `options.limits.mapSizeBytesMax` and never resized by this process;
+    /// the data file grows with the data. A failed open leaves nothing behind that it created
+    /// (no directory, no `data.mdb`, no `lock.mdb`).
+    ///
     /// - throws: VALIDATION_FAILED for invalid limits or a path already open in this process;
-    ///   NOT_FOUND for a read-only open of a missing store; PERSISTENCE_ERROR when LMDB cannot open.
+    ///   NOT_FOUND for a read-only open of a missing store; STORAGE_UNAVAILABLE (retryable) when
+    ///   the disk is too full to create or open the store; PERSISTENCE_ERROR when LMDB cannot
+    ///   open it (an I/O error, a damaged file, permissions).
     public static func open(at path: String, options: Options = Options(), tables: [String]) throws(LarderError) -> Environment {
-        let handle = try EnvironmentHandle(path: path, limits: options.limits, durability: options.durability,
-                                           readOnly: options.readOnly, create: !options.readOnly && options.createIfMissing,
-                                           tableNames: tables)
+        let handle = try EnvironmentHandle.open(path: path, limits: options.limits, durability: options.durability,
+                                                readOnly: options.readOnly, create: !options.readOnly && options.createIfMissing,
+                                                tableNames: tables, faults: options.faults)
         return Environment(handle: handle, options: options)
     }
 
@@ -71,14 +84,25 @@ public final class Environment: Sendable {
         close()
     }
 
-    /// Finishes queued writes, then closes the environment. Idempotent. Using the environment
-    /// afterwards is a programmer error.
+    /// Finishes queued writes, then closes the environment. Idempotent. Afterwards reads and
+    /// writes throw STORAGE_UNAVAILABLE ("closed") and ``info()`` reports the store closed.
     public func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         writer?.stop()
         // Wait for readers still inside a transaction to finish before the handle goes.
         handle.gate.exclusive { handle.close() }
     }
+
+    /// Closes the environment and removes the files its open created: for a caller whose
+    /// creation of a new store failed after the environment opened.
+    package func closeRemovingCreatedFiles() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        writer?.stop()
+        handle.gate.exclusive { handle.closeRemovingCreatedFiles() }
+    }
+
+    /// Whether this open created the store's data file.
+    package var createdStore: Bool { handle.created.data }
 
     /// The typed table named `name`, declared at open.
     ///
@@ -101,9 +125,10 @@ public final class Environment: Sendable {
     /// Any number of reads run at once, from any thread or task, and none waits for the writer.
     /// The transaction is invalid once `body` returns: copy out what you need.
     ///
-    /// - throws: whatever `body` throws; STORAGE_UNAVAILABLE when every reader slot is taken.
+    /// - throws: whatever `body` throws; STORAGE_UNAVAILABLE when every reader slot is taken or
+    ///   the environment is closed; PERSISTENCE_ERROR ("restart required") after LMDB reported a
+    ///   fatal error.
     public func read<R>(_ body: (ReadTransaction) throws -> R) throws -> R {
-        precondition(!closed.load(ordering: .acquiring), "Environment.read after close()")
         precondition(TransactionScope.current == .none,
                      "Environment.read inside another read or write closure: use the transaction you were given.")
         handle.gate.enterShared()
@@ -112,7 +137,8 @@ public final class Environment: Sendable {
             TransactionScope.set(.none)
             handle.gate.leaveShared()
         }
-        let txn = try handle.beginTransaction(parent: nil, readOnly: true)
+        // Checked inside the gate: close() takes it exclusive, so the handle cannot go meanwhile.
+        let txn = try handle.beginTransaction(readOnly: true)
         let transaction = ReadTransaction(handle: handle, txn: txn)
         defer {
             transaction.invalidate()
@@ -127,11 +153,19 @@ public final class Environment: Sendable {
     /// ``Durability/durable``). If `body` throws, nothing it wrote is kept and the error is rethrown.
     ///
     /// Blocks the calling thread while waiting for the writer and the disk; from async code use
-    /// ``write(_:)-(@Sendable(WriteTransaction)->R)`` instead. `body` may run more than once (after
-    /// the map grows), so it must have no effects outside the transaction.
+    /// ``write(_:)-(@Sendable(WriteTransaction)->R)`` instead.
+    ///
+    /// `body` runs once, with one exception: when it ran in a group-commit batch whose commit then
+    /// failed as a whole (map or disk full, an LMDB limit), nothing of the batch was written and
+    /// `body` runs again, alone, so that only a request that does not fit fails. Keep `body` free
+    /// of effects outside the transaction.
+    ///
+    /// If LMDB fails a call inside `body` (map or disk full, an I/O error), the write fails with
+    /// that error even when `body` catches it and returns normally.
     ///
     /// - throws: whatever `body` throws; STORAGE_UNAVAILABLE when the map is at its maximum, the
-    ///   disk is full, or the write breaker is open; PERSISTENCE_ERROR when LMDB fails to commit.
+    ///   disk is full, the write breaker is open or the environment is closed; PERSISTENCE_ERROR
+    ///   when LMDB fails to commit, or ("restart required") after LMDB reported a fatal error.
     @discardableResult
     public func write<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
         precondition(TransactionScope.current == .none,
@@ -172,35 +206,53 @@ public final class Environment: Sendable {
     }
 
     private func submit(_ request: WriteRequest) throws(LarderError) {
-        precondition(!closed.load(ordering: .acquiring), "Environment.write after close()")
         guard let writer else {
             throw LarderError(.permissionDenied, "The store at \(path) is open read-only.", failurePoint: .persist)
         }
+        guard !closed.load(ordering: .acquiring), !handle.restartRequired else { throw handle.unusableError() }
         try writer.submit(request)
     }
 
+    /// Whether the calling thread may begin a transaction (it is not inside a read or write closure).
+    package var canBeginTransactionHere: Bool { TransactionScope.current == .none }
+
+    /// Write requests waiting for the writer (not counting the batch it is running).
+    package var queuedWriteCount: Int { writer?.queuedCount ?? 0 }
+
     // MARK: State
 
-    /// Map size, use and readers, as of now.
+    /// Map size, use and readers, as of now. Safe at any time, from any thread, also while
+    /// another process writes, and after ``close()`` (then ``EnvironmentInfo/isOpen`` is false
+    /// and the sizes are zero).
     public func info() -> EnvironmentInfo {
-        var info = MDB_envinfo()
-        mdb_env_info(handle.env, &info)
-        var stat = MDB_stat()
-        mdb_env_stat(handle.env, &stat)
-        return EnvironmentInfo(
-            path: path,
-            mapSizeBytes: info.me_mapsize,
-            mapSizeBytesMax: handle.limits.mapSizeBytesMax,
-            mapUsedBytes: (info.me_last_pgno + 1) * Int(stat.ms_psize),
-            pageSizeBytes: Int(stat.ms_psize),
-            readersUsed: Int(info.me_numreaders),
-            readersMax: Int(info.me_maxreaders),
-            lastTransactionID: info.me_last_txnid,
-            keySizeBytesMax: handle.keySizeBytesMax,
-            readOnly: options.readOnly,
-            durability: options.durability,
-            breaker: writer?.breakerState ?? .closed
-        )
+        handle.withMap { () -> EnvironmentInfo in
+            var info = MDB_envinfo()
+            var stat = MDB_stat()
+            var readers = 0
+            let open = !handle.isClosed
+            if open {
+                mdb_env_info(handle.env, &info)
+                mdb_env_stat(handle.env, &stat)
+                readers = handle.currentReaderCount()
+            }
+            return EnvironmentInfo(
+                path: path,
+                mapSizeBytes: info.me_mapsize,
+                mapSizeBytesMax: handle.limits.mapSizeBytesMax,
+                mapUsedBytes: open ? (info.me_last_pgno + 1) * Int(stat.ms_psize) : 0,
+                pageSizeBytes: Int(stat.ms_psize),
+                readersUsed: readers,
+                readersMax: open ? Int(info.me_maxreaders) : handle.limits.readersMax,
+                lastTransactionID: info.me_last_txnid,
+                keySizeBytesMax: handle.keySizeBytesMax,
+                readOnly: options.readOnly,
+                durability: options.durability,
+                breaker: writer?.breakerState ?? .closed,
+                isOpen: open,
+                restartRequired: handle.restartRequired,
+                limitsRecordedInStore: false
+            )
+        }
     }
 
     /// What the writer has done since open (zeros when read-only).
@@ -208,10 +260,29 @@ public final class Environment: Sendable {
 
     /// A compacting (or plain) copy of the environment into directory `destination`, taken while
     /// writers run. Wraps `mdb_env_copy2`. The destination must not hold a store yet.
+    ///
+    /// - throws: VALIDATION_FAILED for a destination that holds a store; STORAGE_UNAVAILABLE when
+    ///   the destination's disk is full or the environment is closed; PERSISTENCE_ERROR when LMDB
+    ///   fails to copy.
     public func copy(to destination: String, compact: Bool = true) throws(LarderError) {
         try EnvironmentCopy.prepare(destination)
-        let rc = mdb_env_copy2(handle.env, destination, compact ? UInt32(MDB_CP_COMPACT) : 0)
-        try check(rc, "mdb_env_copy2")
+        for attempt in 1...2 {
+            let rc = handle.withMap { () -> Int32 in
+                guard !handle.isClosed else { return MDB_SUCCESS }
+                return mdb_env_copy2(handle.env, destination, compact ? UInt32(MDB_CP_COMPACT) : 0)
+            }
+            guard !handle.isClosed else { throw handle.unusableError() }
+            // `prepare` made sure no store was there: a failed copy leaves no partial one.
+            if rc != MDB_SUCCESS { unlink(destination + "/data.mdb") }
+            if rc == MDB_MAP_RESIZED && attempt == 1 && TransactionScope.current == .none {
+                // Another process grew the map since this one opened: adopt its size, copy again.
+                let adopted = handle.adoptMapSize()
+                guard adopted == MDB_SUCCESS else { throw handle.failure(adopted, "mdb_env_set_mapsize") }
+                continue
+            }
+            guard rc == MDB_SUCCESS else { throw handle.failure(rc, "mdb_env_copy2").diskFullAware(path: destination) }
+            return
+        }
     }
 }
 
@@ -230,9 +301,26 @@ public struct EnvironmentInfo: Sendable, Hashable {
     public let readOnly: Bool
     public let durability: Durability
     public let breaker: BreakerState
+    /// False once the environment (or store) was closed.
+    public let isOpen: Bool
+    /// True once LMDB reported a fatal error (MDB_PANIC): reads and writes fail until the store is
+    /// closed and opened again.
+    public let restartRequired: Bool
+    /// Whether ``mapSizeBytesMax`` is the maximum recorded in the store by the process that
+    /// writes it (true), rather than this process's own `Limits.mapSizeBytesMax` (false).
+    public let limitsRecordedInStore: Bool
 
     /// Use of the maximum map, 0...1.
-    public var mapUseFraction: Double { Double(mapUsedBytes) / Double(mapSizeBytesMax) }
+    public var mapUseFraction: Double { mapSizeBytesMax > 0 ? Double(mapUsedBytes) / Double(mapSizeBytesMax) : 0 }
+
+    /// This snapshot with the map maximum that governs the store, as recorded in it.
+    package func governed(byRecordedMapSizeBytesMax recorded: Int) -> EnvironmentInfo {
+        EnvironmentInfo(path: path, mapSizeBytes: mapSizeBytes, mapSizeBytesMax: recorded, mapUsedBytes: mapUsedBytes,
+                        pageSizeBytes: pageSizeBytes, readersUsed: readersUsed, readersMax: readersMax,
+                        lastTransactionID: lastTransactionID, keySizeBytesMax: keySizeBytesMax, readOnly: readOnly,
+                        durability: durability, breaker: breaker, isOpen: isOpen, restartRequired: restartRequired,
+                        limitsRecordedInStore: true)
+    }
 }
 
 /// Holds a closure's outcome until its caller takes it.

@@ -2,13 +2,22 @@
 ///
 /// ```swift
 /// var limits = Limits()
-/// limits.mapSizeBytesInitial = 64 << 20
 /// limits.mapSizeBytesMax = 8 << 30
+/// limits.readersMax = 126
 /// ```
 public struct Limits: Sendable, Hashable {
-    /// The map size at open. The map grows by doubling when a write needs more room.
-    public var mapSizeBytesInitial: Int = 16 << 20
-    /// The map never grows beyond this; at this size writes fail with STORAGE_UNAVAILABLE.
+    /// Ignored: the map is opened at ``mapSizeBytesMax`` from the start and never grows.
+    ///
+    /// Without `MDB_WRITEMAP` a map of the maximum size costs address space only: the data file
+    /// grows with the data, and a map that never changes size is safe to read at any moment.
+    @available(*, deprecated, message: "Ignored: the map is opened at mapSizeBytesMax from the start and never grows.")
+    public var mapSizeBytesInitial: Int {
+        get { ignoredMapSizeBytesInitial }
+        set { ignoredMapSizeBytesInitial = newValue }
+    }
+    private var ignoredMapSizeBytesInitial: Int = 16 << 20
+    /// The size of the map, opened in full from the start (it costs address space, not disk).
+    /// The data file can grow to this size; then writes fail with STORAGE_UNAVAILABLE.
     public var mapSizeBytesMax: Int = 8 << 30
     /// Concurrent read transactions across every process that opens the store.
     public var readersMax: Int = 126
@@ -33,11 +42,8 @@ public struct Limits: Sendable, Hashable {
         func fail(_ message: String) -> LarderError {
             LarderError(.validationFailed, "Invalid limits: \(message).", failurePoint: .open)
         }
-        guard mapSizeBytesInitial >= Self.mapSizeBytesFloor else {
-            throw fail("mapSizeBytesInitial \(mapSizeBytesInitial) is below \(Self.mapSizeBytesFloor)")
-        }
-        guard mapSizeBytesMax >= mapSizeBytesInitial else {
-            throw fail("mapSizeBytesMax \(mapSizeBytesMax) is below mapSizeBytesInitial \(mapSizeBytesInitial)")
+        guard mapSizeBytesMax >= Self.mapSizeBytesFloor else {
+            throw fail("mapSizeBytesMax \(mapSizeBytesMax) is below \(Self.mapSizeBytesFloor)")
         }
         guard mapSizeBytesMax <= Self.mapSizeBytesCeiling else {
             throw fail("mapSizeBytesMax \(mapSizeBytesMax) is above \(Self.mapSizeBytesCeiling)")

@@ -31,6 +31,11 @@ public struct LarderError: Error, Sendable, Hashable, CustomStringConvertible {
     public var retryAfterSeconds: Int?
     /// The request this failure belongs to, when one is known.
     public var requestID: String?
+    /// The raw return code of the LMDB call (an `MDB_*` code or an `errno` value such as `EIO`
+    /// or `ENOSPC`) that caused this failure, when one did. For programs; the message is for
+    /// people. When a call failed only because an earlier call in the same transaction had
+    /// failed (LMDB's `MDB_BAD_TXN`), this is the earlier call's code.
+    public var storageCode: Int32?
 
     public init(
         _ code: Code,
@@ -40,7 +45,8 @@ public struct LarderError: Error, Sendable, Hashable, CustomStringConvertible {
         transactionRolledBack: Bool = false,
         retryable: Bool? = nil,
         retryAfterSeconds: Int? = nil,
-        requestID: String? = nil
+        requestID: String? = nil,
+        storageCode: Int32? = nil
     ) {
         self.code = code
         self.message = message
@@ -50,6 +56,7 @@ public struct LarderError: Error, Sendable, Hashable, CustomStringConvertible {
         self.retryable = retryable ?? code.isRetryable
         self.retryAfterSeconds = retryAfterSeconds ?? code.defaultRetryAfterSeconds
         self.requestID = requestID
+        self.storageCode = storageCode
     }
 
     /// The HTTP status this error is served with.

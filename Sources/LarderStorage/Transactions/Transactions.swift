@@ -8,6 +8,10 @@ public class ReadTransaction {
     let handle: EnvironmentHandle
     let txn: OpaquePointer
     private var valid = true
+    /// The first LMDB failure in this transaction (write transactions only). LMDB refuses every
+    /// later call with MDB_BAD_TXN; Larder answers those with this failure, and the writer fails
+    /// the request with it, whatever the closure did with the error.
+    var brokenBy: LarderError?
 
     init(handle: EnvironmentHandle, txn: OpaquePointer) {
         self.handle = handle
@@ -46,7 +50,7 @@ public class ReadTransaction {
             return mdb_get(txn, dbi, &mkey, &data)
         }
         if rc == MDB_NOTFOUND { return nil }
-        try check(rc, "mdb_get")
+        try checkCall(rc, "mdb_get")
         return copy(data)
     }
 
@@ -98,7 +102,7 @@ public class ReadTransaction {
     ) throws(LarderError) {
         assertValid()
         var cursor: OpaquePointer?
-        try check(mdb_cursor_open(txn, dbi, &cursor), "mdb_cursor_open")
+        try checkCall(mdb_cursor_open(txn, dbi, &cursor), "mdb_cursor_open")
         defer { mdb_cursor_close(cursor) }
         var key = MDB_val()
         var data = MDB_val()
@@ -135,7 +139,7 @@ public class ReadTransaction {
             guard try body(keyBytes, copy(data)) else { return }
             rc = position(direction == .forward ? MDB_NEXT : MDB_PREV)
         }
-        if rc != MDB_NOTFOUND { try check(rc, "mdb_cursor_get") }
+        if rc != MDB_NOTFOUND { try checkCall(rc, "mdb_cursor_get") }
     }
 
     // MARK: Statistics
@@ -157,10 +161,20 @@ public class ReadTransaction {
     func statistics(dbi: MDB_dbi, name: String) throws(LarderError) -> TableStatistics {
         assertValid()
         var stat = MDB_stat()
-        try check(mdb_stat(txn, dbi, &stat), "mdb_stat")
+        try checkCall(mdb_stat(txn, dbi, &stat), "mdb_stat")
         return TableStatistics(name: name, entries: stat.ms_entries, depth: Int(stat.ms_depth),
                                branchPages: stat.ms_branch_pages, leafPages: stat.ms_leaf_pages,
                                overflowPages: stat.ms_overflow_pages)
+    }
+
+    /// Checks an LMDB call made in this transaction. A refusal because of an earlier failure
+    /// (MDB_BAD_TXN) is reported as that earlier failure; a write transaction remembers its first.
+    func checkCall(_ rc: Int32, _ operation: StaticString) throws(LarderError) {
+        guard rc != MDB_SUCCESS else { return }
+        if rc == MDB_BAD_TXN, let brokenBy { throw brokenBy.causing(operation) }
+        let error = handle.failure(rc, operation)
+        if self is WriteTransaction, brokenBy == nil { brokenBy = error }
+        throw error
     }
 
     private func copy(_ val: MDB_val) -> [UInt8] {
@@ -172,17 +186,12 @@ public class ReadTransaction {
 /// The one write transaction of the environment, handed to the closure of
 /// ``Environment/write(_:)``. Reads see this transaction's own writes.
 ///
-/// If the closure throws, nothing it wrote is kept. When the map fills up, the writer grows it and
-/// runs the closure again from the start, so a closure must have no effects outside the
-/// transaction.
+/// If the closure throws, nothing it wrote is kept. Once LMDB has failed a call in the
+/// transaction (map or disk full, an I/O error), the write fails with that error even if the
+/// closure caught it and went on: a transaction that saw a storage failure never commits.
 public final class WriteTransaction: ReadTransaction {
     /// How many puts and deletes this transaction made (including failed attempts).
     public private(set) var mutationCount = 0
-    /// Set when a put hit MDB_MAP_FULL: the writer grows the map and retries, whatever the
-    /// closure did with the error.
-    private(set) var hitMapFull = false
-    /// Set when LMDB failed a write: the transaction cannot commit, whatever the closure did.
-    private(set) var brokenBy: LarderError?
 
     /// How a put treats an existing key.
     public enum PutMode: Sendable {
@@ -199,8 +208,10 @@ public final class WriteTransaction: ReadTransaction {
     ///
     /// - returns: false when `mode` is ``PutMode/insertNew`` and the key exists, or ``PutMode/append``
     ///   and the key is not the greatest; true when written.
-    /// - throws: VALIDATION_FAILED for an empty, oversized key or an oversized value;
-    ///   STORAGE_UNAVAILABLE when the map is at its maximum.
+    /// - throws: VALIDATION_FAILED for an empty, oversized key or an oversized value (the
+    ///   transaction stays usable); STORAGE_UNAVAILABLE when the map is at its maximum or the disk
+    ///   is full, PERSISTENCE_ERROR for an I/O error or an LMDB limit (the transaction is then
+    ///   failed: the write fails with this error whatever the closure does next).
     @discardableResult
     public func put<K, V>(_ table: Table<K, V>, _ key: K, _ value: V, mode: PutMode = .upsert) throws(LarderError) -> Bool {
         try putRaw(table.dbi, key: key.encodedKey, value: value.encodeValue(), mode: mode, tableName: table.name)
@@ -219,13 +230,14 @@ public final class WriteTransaction: ReadTransaction {
             throw LarderError(.validationFailed,
                               "A value of \(value.count) bytes for table \(tableName) exceeds valueSizeBytesMax \(handle.limits.valueSizeBytesMax).")
         }
+        if let brokenBy { throw brokenBy.causing("mdb_put") }
         mutationCount += 1
         let flags: UInt32 = switch mode {
         case .upsert: 0
         case .insertNew: UInt32(MDB_NOOVERWRITE)
         case .append: UInt32(MDB_APPEND)
         }
-        let rc: Int32 = key.withUnsafeBytes { rawKey in
+        let rc: Int32 = handle.faults?.fault(.put, table: tableName, key: key) ?? key.withUnsafeBytes { rawKey in
             value.withUnsafeBytes { rawValue in
                 var mkey = MDB_val(mv_size: rawKey.count, mv_data: UnsafeMutableRawPointer(mutating: rawKey.baseAddress))
                 var mdata = MDB_val(mv_size: rawValue.count, mv_data: UnsafeMutableRawPointer(mutating: rawValue.baseAddress))
@@ -233,29 +245,22 @@ public final class WriteTransaction: ReadTransaction {
             }
         }
         if rc == MDB_KEYEXIST, mode != .upsert { return false }
-        try noteFailure(rc, "mdb_put")
+        try checkCall(rc, "mdb_put")
         return true
     }
 
     func deleteRaw(_ dbi: MDB_dbi, key: [UInt8], tableName: String) throws(LarderError) -> Bool {
         assertValid()
         try handle.validateKey(key, table: tableName)
+        if let brokenBy { throw brokenBy.causing("mdb_del") }
         mutationCount += 1
-        let rc: Int32 = key.withUnsafeBytes { rawKey in
+        let rc: Int32 = handle.faults?.fault(.delete, table: tableName, key: key) ?? key.withUnsafeBytes { rawKey in
             var mkey = MDB_val(mv_size: rawKey.count, mv_data: UnsafeMutableRawPointer(mutating: rawKey.baseAddress))
             return mdb_del(txn, dbi, &mkey, nil)
         }
         if rc == MDB_NOTFOUND { return false }
-        try noteFailure(rc, "mdb_del")
+        try checkCall(rc, "mdb_del")
         return true
-    }
-
-    private func noteFailure(_ rc: Int32, _ operation: StaticString) throws(LarderError) {
-        guard rc != MDB_SUCCESS else { return }
-        if rc == MDB_MAP_FULL { hitMapFull = true }
-        let error = lmdbFailure(rc, operation)
-        if brokenBy == nil { brokenBy = error }
-        throw error
     }
 }
 

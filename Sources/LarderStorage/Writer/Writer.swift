@@ -5,11 +5,12 @@ import Foundation
 /// One queued write: the closure to run in a transaction, and how to answer its caller.
 final class WriteRequest: @unchecked Sendable {
     /// Runs the caller's closure; returns true when it succeeded (its writes should be kept).
-    /// Called on the writer thread only; may be called again after a map growth. Released before
-    /// the caller is answered: a synchronous caller's closure must not outlive its call.
+    /// Called on the writer thread only; called again only when its group-commit batch failed as
+    /// a whole and it is retried alone. Released before the caller is answered: a synchronous
+    /// caller's closure must not outlive its call.
     private var body: ((WriteTransaction) -> Bool)?
     /// Answers the caller once the outcome is durable (or failed). `nil` means: the closure's own
-    /// result stands; an error means the commit failed and replaces it.
+    /// result stands; an error (a storage failure in its transaction, a failed commit) replaces it.
     private let finish: (LarderError?) -> Void
 
     init(run: @escaping (WriteTransaction) -> Bool, finish: @escaping (LarderError?) -> Void) {
@@ -48,12 +49,16 @@ public enum BreakerState: String, Sendable, Hashable {
 /// The single writer: a dedicated thread that takes queued write requests, runs them in one LMDB
 /// write transaction (each in a nested transaction when there are several, so one request's
 /// failure rolls back only itself), commits once, and only then answers every caller.
+///
+/// A request whose transaction saw an LMDB failure fails with that failure, even when its closure
+/// caught the error and returned normally. When the batch's transaction fails as a whole (its
+/// commit runs out of map or disk, an LMDB limit), the requests whose writes were lost run again
+/// one by one, each in its own transaction, so that only a request that does not fit fails.
 final class Writer: @unchecked Sendable {
     private let handle: EnvironmentHandle
     private let breakerPolicy: BreakerPolicy
     private let condition = Condition()
-    private var queue: [WriteRequest] = []
-    private var queueHead = 0
+    private var queue = WriteQueue<WriteRequest>()
     private var stopping = false
     private var thread: Thread?
     private let stopped = DispatchSemaphore(value: 0)
@@ -81,7 +86,7 @@ final class Writer: @unchecked Sendable {
             throw LarderError(.storageUnavailable, "The store is closing; the write was not started.",
                               failurePoint: .persist, retryable: false)
         }
-        guard queue.count - queueHead < handle.limits.writeQueueDepthMax else {
+        guard queue.count < handle.limits.writeQueueDepthMax else {
             throw LarderError(.storageUnavailable,
                               "The write queue is full (\(handle.limits.writeQueueDepthMax) waiting); try again shortly.",
                               failurePoint: .persist, retryAfterSeconds: 1)
@@ -108,154 +113,174 @@ final class Writer: @unchecked Sendable {
 
     var statistics: WriterStatistics { condition.withLock { stats } }
 
+    /// Requests waiting for the writer (not counting the batch it is running).
+    var queuedCount: Int { condition.withLock { queue.count } }
+
     // MARK: The writer thread
 
     private func loop() {
         TransactionScope.set(.write)
         while true {
             condition.lock()
-            while queueHead == queue.count && !stopping { condition.wait() }
-            if queueHead == queue.count && stopping {
+            while queue.isEmpty && !stopping { condition.wait() }
+            if queue.isEmpty && stopping {
                 condition.unlock()
                 break
             }
-            let end = Swift.min(queue.count, queueHead + handle.limits.writeBatchCountMax)
-            let batch = Array(queue[queueHead..<end])
-            queueHead = end
-            if queueHead == queue.count {
-                queue.removeAll(keepingCapacity: true)
-                queueHead = 0
-            }
+            let batch = queue.removeFirst(upTo: handle.limits.writeBatchCountMax)
             condition.unlock()
             execute(batch)
         }
         stopped.signal()
     }
 
+    /// What became of one request in one transaction.
+    private enum RequestResult {
+        /// Not run: the transaction failed before its turn.
+        case notRun
+        /// Its closure succeeded; its writes are in the transaction.
+        case kept
+        /// Its closure threw; it holds its own error and nothing of it is kept.
+        case threw
+        /// LMDB failed a call of its transaction: it fails with that error.
+        case broken(LarderError)
+    }
+
+    /// What became of one transaction.
+    private enum TransactionResult {
+        /// Durable on disk.
+        case committed([RequestResult])
+        /// No request had anything to keep; the transaction was aborted.
+        case nothingToCommit([RequestResult])
+        /// The transaction failed as a whole; nothing of it was written.
+        case failed(LarderError, [RequestResult])
+    }
+
     private func execute(_ batch: [WriteRequest]) {
-        if let refusal = breakerRefusal() {
+        if let refusal = refusal() {
             for request in batch { request.complete(refusal) }
             return
         }
         let started = ContinuousClock.now
-        let outcome = commit(batch)
-        let elapsed = ContinuousClock.now - started
-        recordOutcome(outcome, batchCount: batch.count, elapsed: elapsed)
-        for request in batch {
-            switch outcome {
-            case .committed, .abandoned:
-                // A request whose closure failed already holds its own error.
-                request.complete(nil)
-            case .failed(let error):
-                request.complete(error)
+        // What each caller is told: nil lets the closure's own outcome stand.
+        var answers = [LarderError?](repeating: nil, count: batch.count)
+        var commits = 0, requestsCommitted = 0, failedCommits = 0
+        var storageFailed = false
+
+        func settle(_ index: Int, _ result: RequestResult) {
+            switch result {
+            case .kept, .threw: answers[index] = nil
+            case .broken(let error):
+                answers[index] = error.rolledBack()
+                storageFailed = true
+            case .notRun: preconditionFailure("a request was left unanswered")
             }
         }
-    }
 
-    private enum BatchOutcome {
-        /// Durable on disk.
-        case committed
-        /// Every closure failed on its own; nothing to commit, the storage is fine.
-        case abandoned
-        /// The storage failed; nothing of the batch was written.
-        case failed(LarderError)
-    }
-
-    /// Runs and commits a batch, growing the map and retrying on MDB_MAP_FULL.
-    private func commit(_ batch: [WriteRequest]) -> BatchOutcome {
-        while true {
-            switch attempt(batch) {
-            case .done(let outcome):
-                return outcome
-            case .mapFull:
-                do {
-                    if try handle.growMap() { continue }
-                    return .failed(LarderError(
-                        .storageUnavailable,
-                        "The store's map is full at its configured maximum of \(handle.limits.mapSizeBytesMax) bytes; nothing was written.",
-                        failurePoint: .persist, transactionRolledBack: true))
-                } catch {
-                    return .failed(error.rolledBack())
+        switch run(batch) {
+        case .committed(let results):
+            commits += 1
+            for (index, result) in results.enumerated() {
+                settle(index, result)
+                if case .kept = result { requestsCommitted += 1 }
+            }
+        case .nothingToCommit(let results):
+            for (index, result) in results.enumerated() { settle(index, result) }
+        case .failed(let error, let results):
+            failedCommits += 1
+            storageFailed = true
+            let retry = batch.count > 1 && !handle.restartRequired
+            for (index, result) in results.enumerated() {
+                switch result {
+                case .kept, .notRun:
+                    guard retry else {
+                        answers[index] = error.rolledBack()
+                        continue
+                    }
+                    // Its writes were lost with the batch (or it never ran): alone, it may fit.
+                    switch run([batch[index]]) {
+                    case .committed:
+                        commits += 1
+                        requestsCommitted += 1
+                        answers[index] = nil
+                    case .nothingToCommit(let alone):
+                        settle(index, alone[0])
+                    case .failed(let aloneError, _):
+                        failedCommits += 1
+                        answers[index] = aloneError.rolledBack()
+                    }
+                case .threw, .broken:
+                    settle(index, result)
                 }
             }
         }
+        let elapsed = ContinuousClock.now - started
+        record(commits: commits, requestsCommitted: requestsCommitted, failedCommits: failedCommits,
+               storageFailed: storageFailed, elapsed: elapsed)
+        for (request, answer) in zip(batch, answers) { request.complete(answer) }
     }
 
-    private enum Attempt {
-        case done(BatchOutcome)
-        case mapFull
-    }
-
-    private func attempt(_ batch: [WriteRequest]) -> Attempt {
+    /// Runs the requests in one write transaction and commits it when any of them kept writes.
+    private func run(_ batch: [WriteRequest]) -> TransactionResult {
         handle.gate.enterShared()
         defer { handle.gate.leaveShared() }
+        var results = [RequestResult](repeating: .notRun, count: batch.count)
         let parent: OpaquePointer
         do {
-            parent = try handle.beginTransaction(parent: nil, readOnly: false)
+            parent = try handle.beginTransaction(readOnly: false)
         } catch {
-            return .done(.failed(error))
+            return .failed(error, results)
         }
-        var anySucceeded = false
         if batch.count == 1 {
             // A batch of one needs no nested transaction: the parent is the request's own.
-            let txn = WriteTransaction(handle: handle, txn: parent)
-            let ok = batch[0].run(txn)
-            txn.invalidate()
-            if txn.hitMapFull {
-                mdb_txn_abort(parent)
-                return .mapFull
-            }
-            anySucceeded = ok && txn.brokenBy == nil
+            results[0] = runRequest(batch[0], in: parent)
         } else {
-            for request in batch {
+            for (index, request) in batch.enumerated() {
                 var child: OpaquePointer?
                 let rc = mdb_txn_begin(handle.env, parent, 0, &child)
-                if rc == MDB_MAP_FULL {
-                    mdb_txn_abort(parent)
-                    return .mapFull
-                }
                 guard rc == MDB_SUCCESS, let child else {
                     mdb_txn_abort(parent)
-                    return .done(.failed(lmdbFailure(rc, "mdb_txn_begin(nested)")))
+                    return .failed(handle.failure(rc, "mdb_txn_begin(nested)"), results)
                 }
-                let txn = WriteTransaction(handle: handle, txn: child)
-                let ok = request.run(txn)
-                txn.invalidate()
-                if txn.hitMapFull {
+                results[index] = runRequest(request, in: child)
+                guard case .kept = results[index] else {
                     mdb_txn_abort(child)
+                    continue
+                }
+                let committed = handle.commit(child, nested: true)
+                guard committed == MDB_SUCCESS else {
                     mdb_txn_abort(parent)
-                    return .mapFull
-                }
-                if ok && txn.brokenBy == nil {
-                    let rc = mdb_txn_commit(child)
-                    if rc == MDB_MAP_FULL {
-                        mdb_txn_abort(parent)
-                        return .mapFull
-                    }
-                    if rc != MDB_SUCCESS {
-                        mdb_txn_abort(parent)
-                        return .done(.failed(lmdbFailure(rc, "mdb_txn_commit(nested)")))
-                    }
-                    anySucceeded = true
-                } else {
-                    mdb_txn_abort(child)
+                    return .failed(handle.failure(committed, "mdb_txn_commit(nested)"), results)
                 }
             }
         }
-        guard anySucceeded else {
+        guard results.contains(where: { if case .kept = $0 { true } else { false } }) else {
             mdb_txn_abort(parent)
-            return .done(.abandoned)
+            return .nothingToCommit(results)
         }
-        let rc = mdb_txn_commit(parent)
-        if rc == MDB_MAP_FULL { return .mapFull }
-        if rc != MDB_SUCCESS { return .done(.failed(lmdbFailure(rc, "mdb_txn_commit").rolledBack())) }
-        return .done(.committed)
+        let rc = handle.commit(parent, nested: false)
+        guard rc == MDB_SUCCESS else {
+            return .failed(handle.failure(rc, "mdb_txn_commit").diskFullAware(path: handle.path), results)
+        }
+        return .committed(results)
+    }
+
+    /// Runs one request's closure in `txn` (which stays open for the caller to commit or abort).
+    private func runRequest(_ request: WriteRequest, in txn: OpaquePointer) -> RequestResult {
+        let transaction = WriteTransaction(handle: handle, txn: txn)
+        let ok = request.run(transaction)
+        transaction.invalidate()
+        // A storage failure decides, even when the closure caught it (or threw another error).
+        if let broken = transaction.brokenBy { return .broken(broken.diskFullAware(path: handle.path)) }
+        return ok ? .kept : .threw
     }
 
     // MARK: Breaker
 
-    private func breakerRefusal() -> LarderError? {
-        condition.withLock {
+    /// Why this batch is refused without touching LMDB, if it is.
+    private func refusal() -> LarderError? {
+        if handle.restartRequired { return handle.unusableError() }
+        return condition.withLock {
             guard let until = breakerOpenUntil else { return nil }
             let now = ContinuousClock.now
             if now >= until {
@@ -270,21 +295,19 @@ final class Writer: @unchecked Sendable {
         }
     }
 
-    private func recordOutcome(_ outcome: BatchOutcome, batchCount: Int, elapsed: Duration) {
+    /// Counts one batch: a commit closes the breaker; a batch in which the storage failed and
+    /// nothing committed counts as one failure, however many requests it held.
+    private func record(commits: Int, requestsCommitted: Int, failedCommits: Int, storageFailed: Bool, elapsed: Duration) {
         condition.withLock {
-            switch outcome {
-            case .committed:
+            stats.failedCommits += failedCommits
+            if commits > 0 {
                 consecutiveFailures = 0
                 breakerOpenUntil = nil
-                stats.commits += 1
-                stats.requestsCommitted += batchCount
+                stats.commits += commits
+                stats.requestsCommitted += requestsCommitted
                 stats.commitLatencyTotal += elapsed
                 stats.commitLatencies.record(elapsed)
-            case .abandoned:
-                break
-            case .failed(let error):
-                stats.failedCommits += 1
-                guard error.code == .storageUnavailable || error.code == .persistenceError else { return }
+            } else if storageFailed {
                 consecutiveFailures += 1
                 if consecutiveFailures >= breakerPolicy.failuresToOpen {
                     breakerOpenUntil = ContinuousClock.now + .milliseconds(Int64(breakerPolicy.probeIntervalSeconds * 1_000))
