@@ -52,7 +52,7 @@ struct DecisionModelTests {
 
     static var callsPerWriter: Int {
         if let text = ProcessInfo.processInfo.environment["LARDER_MODEL_STEPS"], let steps = Int(text) { return max(10, steps / 10) }
-        return 60
+        return 120
     }
 
     /// The calls of one writer, from its own seeded generator.
