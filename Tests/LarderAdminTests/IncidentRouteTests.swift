@@ -172,8 +172,10 @@ struct IncidentRouteTests {
         fixture.clock.advance(seconds: 20 * 60)
         try fixture.transition(incident.id, to: .acknowledged)
         let credit = try store.apply(.credit(amountCents: 500, customerAccount: "cust-17.credits", basis: .preApproved(code: "late-delivery")),
-                                     to: incident.id, context: WriteContext(actor: IncidentAdminFixture.manager, requestID: "credit")).result
+                                     to: incident.id, responseID: "credit-4411",
+                                     context: WriteContext(actor: IncidentAdminFixture.manager, requestID: "credit")).result
         let refund = try store.apply(.refund(billingTransaction: "bill-77", amountCents: 1_299), to: incident.id, reasonCode: "meal-inedible",
+                                     responseID: "refund-bill-77",
                                      context: WriteContext(actor: IncidentAdminFixture.supervisor, requestID: "refund")).result
         let transferID = try #require(credit.transferID)
         try store.post(.reversal(id: "\(transferID).rev", of: transferID, refs: [.incident(incident.id)]),

@@ -53,8 +53,13 @@ struct ReadmeExampleTests {
                                                                refs: [.route("R4"), .order("4411")]), context: detector).result
         let amIncidents = WriteContext(actor: ActorIdentity(id: "am-17", role: .accountManager), requestID: "req-10")
         try store.transition(incident.id, to: .acknowledged, expectedVersion: incident.version, context: amIncidents)
-        try store.apply(.credit(amountCents: 500, customerAccount: "cust-17.credits", basis: .preApproved(code: "late-delivery")),
-                        to: incident.id, context: amIncidents)
+        let credit = try store.apply(.credit(amountCents: 500, customerAccount: "cust-17.credits", basis: .preApproved(code: "late-delivery")),
+                                     to: incident.id, responseID: "credit-order-4411", context: amIncidents)
+        #expect(credit.kind == .committed)
+        let retry = try store.apply(.credit(amountCents: 500, customerAccount: "cust-17.credits", basis: .preApproved(code: "late-delivery")),
+                                    to: incident.id, responseID: "credit-order-4411", context: amIncidents)
+        #expect(retry.kind == .replayed)
+        #expect(retry.result == credit.result)
         #expect(try store.overdueIncidents().isEmpty)
         #expect(try store.read { view in try view.ledger.balance(of: "cust-17.credits") }.net == 500)
         #expect(try store.verify().isIntact)

@@ -168,6 +168,8 @@ struct LedgerPlanner {
     private var planned: [String: TransferDraft] = [:]
     /// Targets resolved by earlier plans of this batch.
     private var resolved: [String: String] = [:]
+    /// Accounts the caller will create before applying the plans (with zero balances).
+    private var expected: [String: NewAccount] = [:]
 
     init(txn: ReadTransaction, tables: StoreTables, timeMicros: UnixMicros, packsLedger: String) {
         self.txn = txn
@@ -232,6 +234,12 @@ struct LedgerPlanner {
             }
             return AuditDraft(event: event, refs: refs, payload: payload.text)
         }
+    }
+
+    /// Plans as if `spec` existed with a zero balance: the caller creates it before applying the
+    /// plans, so that a transfer from a new account is checked in full before anything is written.
+    mutating func expect(_ spec: NewAccount) {
+        expected[spec.id] = spec
     }
 
     mutating func plan(_ request: TransferRequest) throws(LarderError) -> Plan {
@@ -325,6 +333,10 @@ struct LedgerPlanner {
     // MARK: Lookups through the batch overlay
 
     private func account(_ id: String, role: String) throws(LarderError) -> Account {
+        if let spec = expected[id] {
+            return Account(id: spec.id, ledger: spec.ledger, code: spec.code, flags: spec.flags, refs: spec.refs,
+                           createdAtMicros: timeMicros, auditSeq: 0)
+        }
         guard let account = try reader.account(id: id) else {
             throw LarderError(.notFound, "The \(role) account \(id) does not exist.", failureClass: .dataInconsistency)
         }
@@ -333,6 +345,7 @@ struct LedgerPlanner {
 
     private func balance(_ id: String) throws(LarderError) -> Balance {
         if let balance = balances[id] { return balance }
+        if expected[id] != nil { return .zero }
         return try reader.balance(of: id)
     }
 

@@ -285,6 +285,7 @@ public final class Store: Sendable {
             let storeTransaction = StoreTransaction(context: context, timeMicros: time, txn: txn, tables: tables,
                                                     fault: options.auditFaultInjection, policy: options.policy)
             let result = try body(storeTransaction)
+            if let broken = storeTransaction.brokenBy { throw broken }
             guard !storeTransaction.mutated || !storeTransaction.appended.isEmpty else {
                 throw LarderError(.auditFailed,
                                   "The write changed the store but appended no audit record; nothing was written.",

@@ -35,6 +35,9 @@ public final class StoreTransaction {
     public private(set) var appended: [AuditEntry] = []
     /// Read from the log at the first append of this transaction, then advanced by each append.
     private var head: ChainHead?
+    /// Set when a domain store failed after it had begun writing: the write cannot commit, even
+    /// if the closure caught the error and went on.
+    private(set) var brokenBy: LarderError?
 
     init(context: WriteContext, timeMicros: UnixMicros, txn: WriteTransaction, tables: StoreTables,
          fault: AuditFaultInjection?, policy: FailurePolicy) {
@@ -81,6 +84,13 @@ public final class StoreTransaction {
 
     /// Whether this write changed any table.
     var mutated: Bool { txn.mutationCount > 0 }
+
+    /// Marks the transaction as unable to commit and returns `error`, for a domain store whose
+    /// change failed half-way (after it had decided everything, only storage can fail there).
+    func broken(by error: LarderError) -> LarderError {
+        if brokenBy == nil { brokenBy = error }
+        return error
+    }
 }
 
 extension StoreTransaction {

@@ -106,7 +106,8 @@ public struct WriteOutcome<Result> {
     public let kind: Kind
     public let result: Result
     /// The sequence number of the last audit record the write appended (for a replay: of the
-    /// original write). Nil when the write changed nothing.
+    /// original write; for an incident retry recognised by its report id, transition, responseID
+    /// or refund outcome, the record of that change). Nil when the write changed nothing.
     public let auditSeq: UInt64?
     /// For writes with a decisionID: the canonical bytes of the result as stored with the
     /// decision. A replay returns exactly these bytes.

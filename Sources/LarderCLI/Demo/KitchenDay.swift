@@ -3,8 +3,9 @@ import Larder
 
 /// A realistic, seeded kitchen day played through Larder's public Swift API: customers' packs
 /// and credits, orders consuming packs, a supply, a delivery and a kitchen incident, responses by
-/// an account manager, an admin and the system — with one denied action, one replayed decision,
-/// one refund request and its outcome, one reversal and one cancelled cycle.
+/// an account manager, an admin and the system — with one denied action, two replayed retries (a
+/// report and a credit), one refund request and its outcome, one reversal and one cancelled cycle.
+/// Every money-moving response carries a decisionID or a responseID.
 ///
 /// Running it again on the same store plays the next day (ids are prefixed `d<day>-`).
 struct KitchenDay {
@@ -124,25 +125,30 @@ struct KitchenDay {
         let now = store.options.clock.now().unixMicros
         try store.apply(.delay(revisedTimeMicros: now + 45 * 60_000_000, subject: .route("R4")), to: late.id,
                         context: context(accountManager, "r4-delay"))
-        try store.apply(.credit(amountCents: 300, customerAccount: "cust-\(customers[1]).credits", basis: .rule(id: "delivery-late-30min")),
-                        to: late.id, context: context(dispatch, "r4-rule-credit"))
+        // Money-moving responses carry a decisionID or a responseID, so that a retry cannot pay twice.
+        let ruleCredit = IncidentResponse.credit(amountCents: 300, customerAccount: "cust-\(customers[1]).credits",
+                                                 basis: .rule(id: "delivery-late-30min"))
+        try store.apply(ruleCredit, to: late.id, context: context(dispatch, "r4-rule-credit", decision: "\(prefix)-R4-late-rule-credit"))
+        let creditRetry = try store.apply(ruleCredit, to: late.id,
+                                          context: context(dispatch, "r4-rule-credit-retry", decision: "\(prefix)-R4-late-rule-credit"))
         let amCredit = try store.apply(
             .credit(amountCents: 400, customerAccount: "cust-\(customers[2]).credits", basis: .preApproved(code: "late-delivery")),
-            to: late.id, context: context(accountManager, "r4-am-credit")).result
-        step("delay by the account manager, a 300¢ rule credit by the system, a 400¢ pre-approved credit")
+            to: late.id, responseID: "am-credit-\(customers[2])", context: context(accountManager, "r4-am-credit")).result
+        step("delay by the account manager, a 300¢ rule credit by the system (its retry was \(creditRetry.kind.rawValue): credited once), a 400¢ pre-approved credit")
         do {
             try store.apply(.refund(billingTransaction: "bill-\(prefix)-\(customers[2])-77", amountCents: 1_299), to: late.id,
-                            context: context(accountManager, "r4-am-refund"))
+                            responseID: "am-refund-\(customers[2])", context: context(accountManager, "r4-am-refund"))
         } catch let error as LarderError {
             refused("the account manager tried a refund", error)
         }
         try store.apply(.credit(amountCents: 800, customerAccount: "cust-\(customers[2]).credits", basis: .discretionary),
-                        to: late.id, reasonCode: "vip-customer", overriding: amCredit.id, context: context(admin, "r4-override"))
+                        to: late.id, reasonCode: "vip-customer", overriding: amCredit.id, responseID: "override-\(customers[2])",
+                        context: context(admin, "r4-override"))
         let refund = try store.apply(.refund(billingTransaction: "bill-\(prefix)-\(customers[2])-77", amountCents: 1_299), to: late.id,
-                                     reasonCode: "meal-inedible", context: context(admin, "r4-refund")).result
-        try store.write(context(billing, "r4-refund-outcome")) { txn in
-            try txn.incidents.recordRefundOutcome(refund.refundID!, status: .succeeded, detail: "psp-ref-\(prefix)-77")
-        }
+                                     reasonCode: "meal-inedible", responseID: "refund-\(customers[2])",
+                                     context: context(admin, "r4-refund")).result
+        try store.recordRefundOutcome(refund.refundID!, status: .succeeded, detail: "psp-ref-\(prefix)-77",
+                                      context: context(billing, "r4-refund-outcome"))
         step("the admin overrode the credit (800¢, reason vip-customer) and requested a 1299¢ refund; Billing reported it succeeded")
         try store.transition(late.id, to: .contained, context: context(accountManager, "r4-contain"))
         try store.transition(late.id, to: .resolved, context: context(accountManager, "r4-resolve"))
@@ -154,7 +160,7 @@ struct KitchenDay {
             context: context(chef, "oven-report")).result
         try store.transition(oven.id, to: .acknowledged, context: context(accountManager, "oven-ack"))
         try store.apply(.cancellation(cycle: "\(prefix)-dinner"), to: oven.id, reasonCode: "oven-failure",
-                        context: context(admin, "oven-cancel"))
+                        context: context(admin, "oven-cancel", decision: "\(prefix)-oven-cancel-dinner"))
         do {
             try store.post(.transfer(id: "\(prefix)-eat-\(customers[3])-dinner-0", debit: "cust-\(customers[3]).packs",
                                      credit: "kitchen.packs.consumed", amount: 1, code: 2,
