@@ -35,17 +35,19 @@ struct Settings {
     /// In `--phase` mode, the bulk phase imports this many transfers on top of the store.
     var bulkExtra = 2_000
     var checkRows = false
+    /// Timed rounds run only these workloads (and always the bulk import, which fills the stores).
+    var workloads: [Workload]?
 
     static let usage = """
         usage: larder-compare [--quick] [--scale 10000,1000000] [--repeat N] [--ops N] [--nosync-ops N]
                               [--concurrent-ops N] [--budget-seconds S] [--writers N] [--point-reads N] [--scans N]
-                              [--contestants larder,raw-lmdb,c-lmdb,sqlite,sqlite-group] [--c-binary PATH]
+                              [--contestants larder,raw-lmdb,c-lmdb,sqlite,sqlite-group] [--workloads KEY,…] [--c-binary PATH]
                               [--instructions [--instruction-scale N,…] [--instruction-phases KEY,…]] [--no-timing]
                               [--probe-count N] [--json FILE]
                larder-compare --phase KEY[,KEY…] --contestant KEY --scale N [--ops N …] [--bulk-extra N]
                larder-compare --check-rows [--c-binary PATH]
 
-        Phase keys: \(Workload.allCases.map(\.key).joined(separator: ", ")).
+        Phase and workload keys: \(Workload.allCases.map(\.key).joined(separator: ", ")).
         Contestant keys: larder, raw-lmdb, c-lmdb, sqlite, sqlite-group.
         """
 
@@ -101,6 +103,11 @@ struct Settings {
                     guard let workload = Workload(key: String(key)), workload.isSingleThreaded else {
                         fail("--instruction-phases takes single-threaded phase keys (try --help)")
                     }
+                    return workload
+                }
+            case "--workloads":
+                settings.workloads = value("--workloads").split(separator: ",").map { key in
+                    guard let workload = Workload(key: String(key)) else { fail("unknown workload \(key) (try --help)") }
                     return workload
                 }
             case "--no-timing": settings.timing = false

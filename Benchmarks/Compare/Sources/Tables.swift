@@ -139,7 +139,7 @@ func cell(_ row: ResultRow) -> String {
 
     if !report.targets.isEmpty {
         out += "\n### Issue 13 targets (Larder ÷ fair raw LMDB, same run; ratio = median of per-round ratios, min–max in brackets)\n\n"
-        out += "| scale | target | measure | Larder | raw LMDB | ratio | target | met? |\n|---|---|---|---|---|---|---|---|\n"
+        out += "| scale | target | measure | numerator | denominator | ratio | target | met? |\n|---|---|---|---|---|---|---|---|\n"
         for row in report.targets {
             let status = row.met.map { $0 ? "met" : "missed" } ?? (row.note ?? "–")
             let numbers = (row.numerator.map(targetNumber(row)) ?? "–", row.denominator.map(targetNumber(row)) ?? "–")
@@ -166,6 +166,7 @@ func cell(_ row: ResultRow) -> String {
 func targetNumber(_ row: TargetRow) -> (Double) -> String {
     { value in
         if row.name.hasPrefix("bytes") { return bytes(value) }
+        if row.name.hasPrefix("cost per op") && row.name.hasSuffix("(instructions)") { return count(value) }
         if row.name.hasPrefix("cost per op") { return micros(value * 1_000_000) + "/op" }
         return rate(value) + "/s"
     }

@@ -110,7 +110,7 @@ func makePlan(scale: Int, settings: Settings, bulkExtra: Int = 0) -> Plan {
             note("SQLite: PRAGMA mmap_size=\(SQLiteContestant.mmapSizeBytesRequested) requested, \(sqlite.mmapSizeBytes) applied (SQLite caps it at its compile-time maximum)")
         }
     }
-    for workload in Workload.allCases {
+    for workload in Workload.allCases where workload == .bulk || (settings.workloads?.contains(workload) ?? true) {
         for (_, contestant) in contestants where contestant.support(workload) == .measured {
             try contestant.prepare(for: workload)
             let load = loadAverage()
@@ -198,8 +198,7 @@ struct Report: Encodable {
 
 @MainActor func targetRows() -> [TargetRow] {
     var rows: [TargetRow] = []
-    guard settings.timing else { return rows }
-    for scale in settings.scales {
+    for scale in settings.scales where settings.timing {
         rows.append(ratioTarget(scale, name: "1 writer durable", (.single, larderName), (.single, rawName), target: 0.8, atLeast: true))
         rows.append(ratioTarget(scale, name: "64 writers", (.concurrent, larderName), (.concurrent, rawName), target: 0.5, atLeast: true))
         rows.append(ratioTarget(scale, name: "bulk import", (.bulk, larderName), (.bulk, rawName), target: 0.25, atLeast: true))
@@ -228,8 +227,9 @@ struct Report: Encodable {
                                 measure: "Larder ÷ raw LMDB bytes handed to write syscalls per 1-writer durable commit"))
     }
     // Cost per op from the smallest to the largest scale: time per op, Larder's growth (the
-    // target) with raw LMDB's beside it.
-    if let small = settings.scales.min(), let large = settings.scales.max(), small != large {
+    // target) with raw LMDB's beside it; then the same in instructions, which the machine's load
+    // does not move.
+    if settings.timing, let small = settings.scales.min(), let large = settings.scales.max(), small != large {
         for workload in [Workload.bulk, .single, .singleNoSync, .pointRead, .scan] {
             let larderSmall = results.runs(small, workload, larderName).map(\.opsPerSecond)
             let larderLarge = results.runs(large, workload, larderName).map(\.opsPerSecond)
@@ -245,6 +245,21 @@ struct Report: Encodable {
                                   numerator: 1 / l, denominator: 1 / s, ratio: growth,
                                   ratioMin: larderSmall.min()! / larderLarge.max()!, ratioMax: larderSmall.max()! / larderLarge.min()!,
                                   target: "≤ 1.50×", met: growth <= 1.5, note: note))
+        }
+    }
+    let instructionScales = Set(results.instructions.map(\.scale))
+    if let small = instructionScales.min(), let large = instructionScales.max(), small != large {
+        for workload in [Workload.bulk, .single, .singleNoSync, .pointRead, .scan] {
+            guard let s = results.instructionsPerOp(small, workload, larderName),
+                  let l = results.instructionsPerOp(large, workload, larderName), s > 0 else { continue }
+            var note: String? = nil
+            if let rs = results.instructionsPerOp(small, workload, rawName), let rl = results.instructionsPerOp(large, workload, rawName), rs > 0 {
+                note = "raw LMDB: \(String(format: "%.2f", rl / rs))×"
+            }
+            rows.append(TargetRow(scale: nil, name: "cost per op from \(small.formatted()) to \(large.formatted()): \(workload.rawValue) (instructions)",
+                                  measure: "Larder instructions per op at \(large.formatted()) ÷ at \(small.formatted()) (callgrind)",
+                                  numerator: l, denominator: s, ratio: l / s, ratioMin: nil, ratioMax: nil,
+                                  target: "≤ 1.50×", met: l / s <= 1.5, note: note))
         }
     }
     return rows
