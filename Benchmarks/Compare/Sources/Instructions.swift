@@ -226,8 +226,9 @@ func checkRows(_ settings: Settings) -> Bool {
     let builder = LeanRowBuilder()
     let previous = (0..<32).map { UInt8($0 * 7 & 0xFF) }
     var c: CContestant?
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("larder-compare-check-\(getpid())").path
+    defer { try? FileManager.default.removeItem(atPath: directory) }
     if let binary = settings.resolvedCBinary {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("larder-compare-check-\(getpid())").path
         c = try? CContestant(directory: directory, binary: binary)
         if c == nil { progress("cannot start \(binary)") }
     } else {
