@@ -164,13 +164,20 @@ if Context.environment["LARDER_BENCHMARKS"] != nil {
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        // Larder, raw LMDB and SQLite on the same workloads, in one process. Its sources sit one
-        // folder deeper than the suites on purpose: the benchmark plugin runs every executable
-        // target whose folder is directly in Benchmarks/ as a benchmark suite.
+        // Valgrind's callgrind client requests (header-only; no-ops without valgrind's headers),
+        // so larder-compare can count a phase's instructions alone.
+        .systemLibrary(
+            name: "CCallgrind",
+            path: "Benchmarks/CCallgrind"
+        ),
+        // Larder, raw LMDB and SQLite on the same workloads, in one process (and the same puts in
+        // C, Benchmarks/Compare/c, as a child process). Its sources sit one folder deeper than the
+        // suites on purpose: the benchmark plugin runs every executable target whose folder is
+        // directly in Benchmarks/ as a benchmark suite.
         .executableTarget(
             name: "larder-compare",
             dependencies: [
-                "Larder", "CLMDB", "CSQLite",
+                "Larder", "CLMDB", "CSQLite", "CCallgrind",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Benchmarks/Compare/Sources",
