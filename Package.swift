@@ -142,7 +142,8 @@ let package = Package(
 //   LARDER_BENCHMARKS=1 swift run -c release larder-compare
 if Context.environment["LARDER_BENCHMARKS"] != nil {
     package.dependencies.append(
-        // The MallocInterposer trait is what makes 1.38 resolve here (BUILD-NOTES.md).
+        // The MallocInterposer trait is what makes 1.38 resolve here: without it, 1.38 asks for a
+        // package this build environment does not have.
         .package(url: "https://github.com/ordo-one/benchmark.git", .upToNextMinor(from: "1.38.0"),
                  traits: ["MallocInterposer"])
     )

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The roles of the failure policy (DESIGN.md section 4).
+/// The roles of the failure policy (Policy/POLICY.md, docs/ARCHITECTURE.md section 6).
 public enum Role: String, Sendable, Hashable, Codable, CaseIterable {
     case accountManager
     case admin

@@ -11,8 +11,9 @@
 /// // or: catch LarderError.Code.conflict { … }
 /// ```
 ///
-/// The contract (code, HTTP status, retryability) is the table of DESIGN.md section 5; the JSON body
-/// is ``jsonBody`` and is the only rendering the admin server and the CLI use.
+/// The contract (code, HTTP status, retryability) is the table in README.md ("Errors") and
+/// docs/ARCHITECTURE.md section 6; the JSON body is ``jsonBody`` and is the only rendering the
+/// admin server and the CLI use.
 public struct LarderError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What went wrong, as a stable, machine-readable code.
     public var code: Code
@@ -84,8 +85,8 @@ public struct LarderError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension LarderError {
-    /// The error codes of DESIGN.md section 5. A struct rather than an enum so that adding a code
-    /// later is not a source break for clients that switch over them.
+    /// The error codes of the contract (docs/ARCHITECTURE.md section 6). A struct rather than an
+    /// enum so that adding a code later is not a source break for clients that switch over them.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
         public let rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }
@@ -113,7 +114,7 @@ extension LarderError {
         /// Disk or map full, or the write breaker is open.
         public static let storageUnavailable = Code(rawValue: "STORAGE_UNAVAILABLE")
 
-        /// Every code of the contract, in the order of DESIGN.md section 5.
+        /// Every code of the contract, in the order of its table (docs/ARCHITECTURE.md section 6).
         public static let allCases: [Code] = [
             .validationFailed, .authRequired, .permissionDenied, .notFound, .methodNotAllowed,
             .conflict, .computeError, .rateLimited, .persistenceError, .auditFailed, .storageUnavailable,
@@ -187,7 +188,7 @@ extension LarderError {
         }
     }
 
-    /// The canonical failure classes of the failure and recovery semantics (seed A7.5).
+    /// The failure classes every error is filed under (`details.failure_class` in the JSON body).
     public enum FailureClass: String, Hashable, Sendable, CaseIterable {
         case validation = "Validation Failure"
         case dataInconsistency = "Data Inconsistency"

@@ -29,7 +29,7 @@ final class WriteRequest: @unchecked Sendable {
     }
 }
 
-/// The circuit breaker of DESIGN.md section 5: after `failuresToOpen` consecutive storage
+/// The write breaker (docs/ARCHITECTURE.md section 9): after `failuresToOpen` consecutive storage
 /// failures, writes fail fast with STORAGE_UNAVAILABLE; every `probeIntervalSeconds` one write
 /// is let through as a probe, and the first success closes the breaker.
 public struct BreakerPolicy: Sendable, Hashable {
