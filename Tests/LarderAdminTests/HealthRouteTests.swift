@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Larder
+import LarderStorage
 import LarderAdmin
 import LarderTesting
 import NIOCore

@@ -1,3 +1,5 @@
+import LarderStorage
+
 /// Incident changes inside a write: record, move through the lifecycle, apply responses under
 /// the failure policy, record refund outcomes. Reached as `txn.incidents`.
 ///
@@ -14,7 +16,7 @@
 public struct IncidentWriter {
     let transaction: StoreTransaction
     private var tables: StoreTables { transaction.tables }
-    private var txn: WriteTransaction { transaction.txn }
+    private var txn: TableWriter { transaction.txn }
     private var policy: FailurePolicy { transaction.policy }
     private var actor: ActorIdentity { transaction.context.actor }
     private var replays: IncidentReplays { IncidentReplays(txn: txn, tables: tables) }
