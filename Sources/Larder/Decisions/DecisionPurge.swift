@@ -33,7 +33,7 @@ extension Store {
         try run(try purge(olderThanDays: days, context: context), context: context)
     }
 
-    /// The async form of ``purgeDecisions(olderThanDays:context:)-(_,_)``: suspends instead of
+    /// The async form of `purgeDecisions(olderThanDays:context:)`: suspends instead of
     /// blocking; a task cancelled before the write is queued gets `CancellationError` and nothing
     /// is written.
     @discardableResult

@@ -11,7 +11,7 @@ public struct ApplyResponseRequest: FingerprintedRequest, Hashable {
     /// match their retries.
     public let responseID: String?
 
-    /// The request ``Store/apply(_:to:expectedVersion:reasonCode:overriding:responseID:context:)-(_,_,_,_,_,_,_)``
+    /// The request `Store.apply(_:to:expectedVersion:reasonCode:overriding:responseID:context:)`
     /// fingerprints (`expectedVersion` is not part of it: a retry may carry a newer one).
     public init(incidentID: String, response: IncidentResponse, reasonCode: String? = nil, overriding: String? = nil,
                 responseID: String? = nil) {
@@ -31,7 +31,7 @@ public struct TransitionRequest: FingerprintedRequest, Hashable {
     public let postmortemRef: String?
     public let reasonCode: String?
 
-    /// The request ``Store/transition(_:to:expectedVersion:postmortemRef:reasonCode:context:)-(_,_,_,_,_,_)``
+    /// The request `Store.transition(_:to:expectedVersion:postmortemRef:reasonCode:context:)`
     /// fingerprints (`expectedVersion` is not part of it).
     public init(incidentID: String, state: IncidentState, postmortemRef: String? = nil, reasonCode: String? = nil) {
         self.incidentID = incidentID
@@ -48,7 +48,7 @@ public struct RefundOutcomeRequest: FingerprintedRequest, Hashable {
     public let status: RefundStatus
     public let detail: String?
 
-    /// The request ``Store/recordRefundOutcome(_:status:detail:context:)-(_,_,_,_)`` fingerprints.
+    /// The request `Store.recordRefundOutcome(_:status:detail:context:)` fingerprints.
     public init(refundID: String, status: RefundStatus, detail: String? = nil) {
         self.refundID = refundID
         self.status = status
@@ -76,7 +76,7 @@ extension Store {
         try run(.recordIncident(report, actor: context.actor), context: context)
     }
 
-    /// The async form of ``recordIncident(_:context:)-(_,_)``: suspends instead of blocking; a
+    /// The async form of `recordIncident(_:context:)`: suspends instead of blocking; a
     /// task cancelled before the write is queued gets `CancellationError` and nothing is written.
     ///
     /// ```swift
@@ -107,7 +107,7 @@ extension Store {
                             expectedVersion: expectedVersion, context: context), context: context)
     }
 
-    /// The async form of ``transition(_:to:expectedVersion:postmortemRef:reasonCode:context:)-(_,_,_,_,_,_)``:
+    /// The async form of `transition(_:to:expectedVersion:postmortemRef:reasonCode:context:)`:
     /// suspends instead of blocking; a task cancelled before the write is queued gets
     /// `CancellationError` and nothing is written.
     @discardableResult
@@ -142,7 +142,7 @@ extension Store {
                        expectedVersion: expectedVersion, actor: context.actor), context: context)
     }
 
-    /// The async form of ``apply(_:to:expectedVersion:reasonCode:overriding:responseID:context:)-(_,_,_,_,_,_,_)``:
+    /// The async form of `apply(_:to:expectedVersion:reasonCode:overriding:responseID:context:)`:
     /// suspends instead of blocking; a task cancelled before the write is queued gets
     /// `CancellationError` and nothing is written (nothing is credited or refunded).
     ///
@@ -175,7 +175,7 @@ extension Store {
                 context: context)
     }
 
-    /// The async form of ``recordRefundOutcome(_:status:detail:context:)-(_,_,_,_)``: suspends
+    /// The async form of `recordRefundOutcome(_:status:detail:context:)`: suspends
     /// instead of blocking; a task cancelled before the write is queued gets `CancellationError`
     /// and nothing is written.
     @discardableResult

@@ -36,7 +36,7 @@ extension Store {
         try run(.createAccount(spec), context: context)
     }
 
-    /// The async form of ``createAccount(_:context:)-(_,_)``: suspends instead of blocking; a task
+    /// The async form of `createAccount(_:context:)`: suspends instead of blocking; a task
     /// cancelled before the write is queued gets `CancellationError` and nothing is written.
     @discardableResult
     public func createAccount(_ spec: NewAccount, context: WriteContext) async throws -> WriteOutcome<LedgerOutcome<Account>> {
@@ -55,7 +55,7 @@ extension Store {
         try run(.post(transfer), context: context)
     }
 
-    /// The async form of ``post(_:context:)-(_,_)``: suspends instead of blocking; a task
+    /// The async form of `post(_:context:)`: suspends instead of blocking; a task
     /// cancelled before the write is queued gets `CancellationError` and nothing is written.
     ///
     /// ```swift
@@ -83,7 +83,7 @@ extension Store {
         try run(.postLinked(transfers), context: context)
     }
 
-    /// The async form of ``postLinked(_:context:)-(_,_)``: suspends instead of blocking; a task
+    /// The async form of `postLinked(_:context:)`: suspends instead of blocking; a task
     /// cancelled before the write is queued gets `CancellationError` and nothing is written.
     public func postLinked(_ transfers: [TransferRequest], context: WriteContext) async throws -> WriteOutcome<LinkedBatchReport> {
         try await run(.postLinked(transfers), context: context)

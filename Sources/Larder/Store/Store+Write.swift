@@ -5,7 +5,7 @@ extension Store {
 
     /// Runs `body` in one write transaction and returns once it is durable. `body` must append an
     /// audit record if it changes anything. Blocks the calling thread; from async code use
-    /// ``write(_:_:)-(_,(StoreTransaction)->R)`` with `await`, which suspends instead.
+    /// ``write(_:_:)-27jq4`` with `await`, which suspends instead.
     ///
     /// ```swift
     /// try store.write(context) { txn in
@@ -14,7 +14,7 @@ extension Store {
     /// ```
     ///
     /// A context with a decisionID needs the request to fingerprint: use
-    /// ``write(_:request:_:)-(_,_,(StoreTransaction)->R)``.
+    /// ``write(_:request:_:)-8eb4w``.
     ///
     /// - throws: VALIDATION_FAILED for a bad context; AUDIT_FAILED when the change has no audit
     ///   record or it cannot be written; STORAGE_UNAVAILABLE when the disk or map is full or the
@@ -46,7 +46,7 @@ extension Store {
     /// ```
     ///
     /// - throws: CONFLICT for a decisionID used before with another request; everything
-    ///   ``write(_:_:)-(_,(StoreTransaction)->R)`` throws.
+    ///   ``write(_:_:)-27jq4`` throws.
     @discardableResult
     public func write<Q: FingerprintedRequest, R: Codable>(
         _ context: WriteContext, request: Q, _ body: (StoreTransaction) throws -> R
@@ -64,7 +64,7 @@ extension Store {
         }
     }
 
-    /// The async form of ``write(_:_:)-(_,(StoreTransaction)->R)``: suspends, without blocking a
+    /// The async form of ``write(_:_:)-27jq4``: suspends, without blocking a
     /// thread of the cooperative pool, while the writer and the disk work.
     ///
     /// ```swift
@@ -94,9 +94,9 @@ extension Store {
         }
     }
 
-    /// The async form of ``write(_:request:_:)-(_,_,(StoreTransaction)->R)``. A replay found in a
+    /// The async form of ``write(_:request:_:)-8eb4w``. A replay found in a
     /// read snapshot is answered without queueing anything; otherwise cancellation is checked
-    /// just before the write is queued, as in ``write(_:_:)-(_,(StoreTransaction)->R)``.
+    /// just before the write is queued, as in ``write(_:_:)-27jq4``.
     ///
     /// - throws: `CancellationError` when the task was cancelled before the write was queued;
     ///   everything the blocking form throws.

@@ -23,7 +23,7 @@ public protocol MerkleTileStorage {
 /// A ``MerkleTileStorage`` that ``MerkleTreeBuilder`` can write completed subtree hashes into.
 public protocol MutableMerkleTileStorage: MerkleTileStorage {
     /// Keeps `node`. Called once per node, in increasing index order per level, and always
-    /// before the next leaf is appended; a later ``hashes(tileLevel:in:)`` must see it.
+    /// before the next leaf is appended; a later ``MerkleTileStorage/hashes(tileLevel:in:)`` must see it.
     /// - throws: a ``LarderError`` when the write fails.
     mutating func store(_ node: MerkleStoredNode) throws(LarderError)
 }
