@@ -119,7 +119,7 @@ struct AsyncWriteTests {
             try await store.post(.transfer(id: "t-1", debit: "a", credit: "b", amount: 3), context: Self.context("t", decisionID: "t-1"))
         }
         // Queued behind the held write (nothing else is queued in this test).
-        while store.environmentForTesting.queuedWriteCount == 0 { await Task.yield() }
+        while store.environmentForTesting.queuedWriteCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
         post.cancel()
         holding.release()
         let outcome = try await post.value

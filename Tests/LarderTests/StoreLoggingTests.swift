@@ -145,7 +145,7 @@ struct StoreLoggingTests {
         let queued = Task.detached {
             try await store.write(.test("queued")) { txn in try txn.appendAudit(AuditDraft(event: "QUEUED")) }
         }
-        while store.environmentForTesting.queuedWriteCount == 0 { await Task.yield() }
+        while store.environmentForTesting.queuedWriteCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
         for attempt in 0..<3 {
             let error = try #require(throws: LarderError.self) {
                 try store.write(.test("refused-\(attempt)")) { txn in try txn.appendAudit(AuditDraft(event: "NOTE")) }
