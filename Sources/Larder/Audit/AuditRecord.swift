@@ -21,8 +21,6 @@ public struct AuditEvent: RawRepresentable, Hashable, Sendable, Codable, Express
     public static let ledgerTransferPending: AuditEvent = "LEDGER_TRANSFER_PENDING"
     public static let ledgerPendingPosted: AuditEvent = "LEDGER_PENDING_POSTED"
     public static let ledgerPendingVoided: AuditEvent = "LEDGER_PENDING_VOIDED"
-    public static let forensicAccess: AuditEvent = "FORENSIC_ACCESS"
-    public static let backupTaken: AuditEvent = "BACKUP_TAKEN"
     public static let schemaMigrated: AuditEvent = "SCHEMA_MIGRATED"
     public static let decisionsPurged: AuditEvent = "DECISIONS_PURGED"
     public static let policyChanged: AuditEvent = "POLICY_CHANGED"

@@ -19,7 +19,7 @@ public struct ActorIdentity: Sendable, Hashable, Codable, CustomStringConvertibl
         self.role = role
     }
 
-    /// Larder itself (schema migrations, the admin server's forensic records).
+    /// Larder itself (schema creation, the policy and limits it records at open).
     public static let larder = ActorIdentity(id: "larder", role: .system)
 
     public var description: String { "\(id) (\(role.rawValue))" }
