@@ -117,7 +117,7 @@ struct MetricsTests {
                                  "samples": [{"name": s.name, "labels": s.labels, "value": s.value} for s in family.samples]})
             print(json.dumps(families))
             """
-        let result = try runProcess(python, ["-c", script, input])
+        let result = try await runProcess(python, ["-c", script, input])
         #expect(result.status == 0, "the parser refused the page: \(result.error)")
         let families = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [[String: Any]])
         var types: [String: String] = [:]
