@@ -1,4 +1,9 @@
 internal import CLMDB
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A read-only view of the environment at one moment (an MVCC snapshot). Handed to the closure of
 /// ``Environment/read(_:)``; never blocked by the writer; invalid once the closure returns.
@@ -52,6 +57,144 @@ package class ReadTransaction {
         if rc == MDB_NOTFOUND { return nil }
         try checkCall(rc, "mdb_get")
         return copy(data)
+    }
+
+    // MARK: Bytes in place
+
+    /// Calls `body` with the value stored under `key` where it lies in LMDB's map, without
+    /// copying it; nil (and `body` is not called) when the key is absent.
+    ///
+    /// The buffer is valid only inside `body`: copy out what must outlive it. Storage failures
+    /// reach the caller through `mapError`, so that one typed error comes out whatever `body`
+    /// throws.
+    ///
+    /// ```swift
+    /// let size = try txn.withValueBytes(audit, UInt64(7), mapError: { $0 }) { value in value.count }
+    /// ```
+    ///
+    /// - throws: `mapError` of ``StorageError/Kind/invalidArgument`` for a key LMDB cannot hold,
+    ///   or of an LMDB failure; whatever `body` throws.
+    package func withValueBytes<K, V, R, E: Error>(
+        _ table: Table<K, V>, _ key: K, mapError: (StorageError) -> E,
+        _ body: (UnsafeRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R? {
+        try withValueBytes(table, encodedKey: key.encodedKey, mapError: mapError, body)
+    }
+
+    /// ``withValueBytes(_:_:mapError:_:)`` with the key already encoded.
+    package func withValueBytes<K, V, R, E: Error>(
+        _ table: Table<K, V>, encodedKey key: [UInt8], mapError: (StorageError) -> E,
+        _ body: (UnsafeRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R? {
+        assertValid()
+        var data = MDB_val()
+        let rc: Int32
+        do {
+            try handle.validateKey(key, table: table.name, phase: .read)
+            rc = key.withUnsafeBytes { raw in
+                var mkey = MDB_val(mv_size: raw.count, mv_data: UnsafeMutableRawPointer(mutating: raw.baseAddress))
+                return mdb_get(txn, table.dbi, &mkey, &data)
+            }
+            if rc == MDB_NOTFOUND { return nil }
+            try checkCall(rc, "mdb_get")
+        } catch {
+            throw mapError(error)
+        }
+        return try body(Self.buffer(data))
+    }
+
+    /// Calls `body` with each key and value of `range`, in key order or reverse key order, where
+    /// they lie in LMDB's map (no copies), until it returns false. Memory stays constant however
+    /// large the range.
+    ///
+    /// The buffers are valid only inside `body`'s call for that entry. Storage failures reach the
+    /// caller through `mapError`, as in ``withValueBytes(_:_:mapError:_:)``.
+    ///
+    /// ```swift
+    /// var bytes = 0
+    /// try txn.forEachBytes(audit, mapError: { $0 }) { key, value in
+    ///     bytes += value.count
+    ///     return true
+    /// }
+    /// ```
+    ///
+    /// - throws: `mapError` of an LMDB failure; whatever `body` throws.
+    package func forEachBytes<K, V, E: Error>(
+        _ table: Table<K, V>, in range: KeyRange<K> = .all, direction: CursorDirection = .forward,
+        mapError: (StorageError) -> E,
+        _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(E) -> Bool
+    ) throws(E) {
+        try withBytesCursor(table, mapError: mapError) { (cursor: BytesCursor) throws(E) in
+            var found: Bool
+            switch direction {
+            case .forward:
+                if let lower = range.lower {
+                    found = try cursor.seek(atOrAfter: lower, mapError: mapError)
+                } else {
+                    found = try cursor.first(mapError: mapError)
+                }
+            case .backward:
+                if let upper = range.upper {
+                    // SET_RANGE lands on the first key >= upper, which is outside the range.
+                    found = try cursor.seek(atOrAfter: upper, mapError: mapError)
+                        ? cursor.previous(mapError: mapError) : cursor.last(mapError: mapError)
+                } else {
+                    found = try cursor.last(mapError: mapError)
+                }
+            }
+            while found {
+                switch direction {
+                case .forward:
+                    if let upper = range.upper, !Self.precedes(cursor.key, upper) { return }
+                case .backward:
+                    if let lower = range.lower, Self.precedes(cursor.key, lower) { return }
+                }
+                guard try body(cursor.key, cursor.value) else { return }
+                found = try direction == .forward ? cursor.next(mapError: mapError) : cursor.previous(mapError: mapError)
+            }
+        }
+    }
+
+    /// Calls `body` with a cursor over `table`, for walks that move through several tables side
+    /// by side (merge walks). The cursor and the bytes it shows are valid only inside `body`.
+    ///
+    /// ```swift
+    /// try txn.withBytesCursor(balances, mapError: { $0 }) { cursor in
+    ///     var more = try cursor.first(mapError: { $0 })
+    ///     while more { /* cursor.key, cursor.value */ more = try cursor.next(mapError: { $0 }) }
+    /// }
+    /// ```
+    ///
+    /// - throws: `mapError` of an LMDB failure; whatever `body` throws.
+    package func withBytesCursor<K, V, R, E: Error>(
+        _ table: Table<K, V>, mapError: (StorageError) -> E, _ body: (BytesCursor) throws(E) -> R
+    ) throws(E) -> R {
+        assertValid()
+        var pointer: OpaquePointer?
+        do { try checkCall(mdb_cursor_open(txn, table.dbi, &pointer), "mdb_cursor_open") } catch { throw mapError(error) }
+        let cursor = BytesCursor(transaction: self, cursor: pointer)
+        defer {
+            cursor.invalidate()
+            mdb_cursor_close(pointer)
+        }
+        return try body(cursor)
+    }
+
+    /// Whether `key` sorts before `bound` (LMDB's default comparison: unsigned bytes, shorter first).
+    static func precedes(_ key: UnsafeRawBufferPointer, _ bound: [UInt8]) -> Bool {
+        bound.withUnsafeBytes { bound in
+            let common = Swift.min(key.count, bound.count)
+            if common > 0 {
+                let order = memcmp(key.baseAddress!, bound.baseAddress!, common)
+                if order != 0 { return order < 0 }
+            }
+            return key.count < bound.count
+        }
+    }
+
+    static func buffer(_ val: MDB_val) -> UnsafeRawBufferPointer {
+        guard val.mv_size > 0, let base = val.mv_data else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base, count: val.mv_size)
     }
 
     // MARK: Scans
@@ -271,5 +414,68 @@ extension WriteTransaction {
     package func rawPut(tableNamed name: String, key: [UInt8], value: [UInt8]) throws(StorageError) {
         guard let dbi = handle.tables[name] else { throw StorageError(.notFound, "no table \(name)", phase: .write) }
         _ = try putRaw(dbi, key: key, value: value, mode: .upsert, tableName: name)
+    }
+}
+
+/// A cursor over one table inside ``ReadTransaction/withBytesCursor(_:mapError:_:)``: positioned
+/// with ``first(mapError:)``, ``seek(atOrAfter:mapError:)`` and friends, which return false when
+/// no entry is there. ``key`` and ``value`` show the current entry where it lies in the map, valid
+/// until the cursor moves or its closure returns.
+package final class BytesCursor {
+    private let transaction: ReadTransaction
+    private let cursor: OpaquePointer?
+    private var valid = true
+    private var currentKey = MDB_val()
+    private var currentValue = MDB_val()
+    /// Whether the cursor stands on an entry.
+    package private(set) var isPositioned = false
+
+    init(transaction: ReadTransaction, cursor: OpaquePointer?) {
+        self.transaction = transaction
+        self.cursor = cursor
+    }
+
+    func invalidate() { valid = false }
+
+    /// The current entry's key (empty when not positioned).
+    package var key: UnsafeRawBufferPointer {
+        precondition(valid, "A Larder cursor was used after its closure returned.")
+        return isPositioned ? ReadTransaction.buffer(currentKey) : UnsafeRawBufferPointer(start: nil, count: 0)
+    }
+
+    /// The current entry's value (empty when not positioned).
+    package var value: UnsafeRawBufferPointer {
+        precondition(valid, "A Larder cursor was used after its closure returned.")
+        return isPositioned ? ReadTransaction.buffer(currentValue) : UnsafeRawBufferPointer(start: nil, count: 0)
+    }
+
+    package func first<E: Error>(mapError: (StorageError) -> E) throws(E) -> Bool { try move(MDB_FIRST, mapError) }
+    package func last<E: Error>(mapError: (StorageError) -> E) throws(E) -> Bool { try move(MDB_LAST, mapError) }
+    package func next<E: Error>(mapError: (StorageError) -> E) throws(E) -> Bool { try move(MDB_NEXT, mapError) }
+    package func previous<E: Error>(mapError: (StorageError) -> E) throws(E) -> Bool { try move(MDB_PREV, mapError) }
+
+    /// Moves to the first entry whose key is `key` or sorts after it.
+    package func seek<E: Error>(atOrAfter key: [UInt8], mapError: (StorageError) -> E) throws(E) -> Bool {
+        precondition(valid, "A Larder cursor was used after its closure returned.")
+        let rc: Int32 = key.withUnsafeBytes { raw in
+            currentKey = MDB_val(mv_size: raw.count, mv_data: UnsafeMutableRawPointer(mutating: raw.baseAddress))
+            return mdb_cursor_get(cursor, &currentKey, &currentValue, MDB_SET_RANGE)
+        }
+        return try landed(rc, mapError)
+    }
+
+    private func move<E: Error>(_ op: MDB_cursor_op, _ mapError: (StorageError) -> E) throws(E) -> Bool {
+        precondition(valid, "A Larder cursor was used after its closure returned.")
+        return try landed(mdb_cursor_get(cursor, &currentKey, &currentValue, op), mapError)
+    }
+
+    private func landed<E: Error>(_ rc: Int32, _ mapError: (StorageError) -> E) throws(E) -> Bool {
+        if rc == MDB_NOTFOUND {
+            isPositioned = false
+            return false
+        }
+        do { try transaction.checkCall(rc, "mdb_cursor_get") } catch { throw mapError(error) }
+        isPositioned = true
+        return true
     }
 }
