@@ -136,6 +136,7 @@ struct Verifier {
         try verifyDecisions()
         try verifyLedger()
         try verifyIncidents()
+        try verifyCompensation()
     }
 
     func tick(_ phase: String, _ done: Int, _ total: Int, force: Bool = false) {
