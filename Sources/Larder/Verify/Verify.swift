@@ -137,6 +137,7 @@ struct Verifier {
         try verifyLedger()
         try verifyIncidents()
         try verifyCompensation()
+        try verifyStock()
     }
 
     func tick(_ phase: String, _ done: Int, _ total: Int, force: Bool = false) {
