@@ -63,5 +63,24 @@ struct ReadmeExampleTests {
         #expect(try store.overdueIncidents().isEmpty)
         #expect(try store.read { view in try view.ledger.balance(of: "cust-17.credits") }.net == 500)
         #expect(try store.verify().isIntact)
+
+        // "Compensation that needs approval, stock counts, the cost of incidents"
+        let proposal = try store.proposeCompensation(
+            .credit(CompensationCredit(customerAccount: "cust-17.credits",
+                                       value: .percentage(percent: 50, ofCents: 2_400, capCents: 1_000), basis: .discretionary)),
+            for: incident.id, reasonCode: "meal-arrived-cold", proposalID: "cold-meal-4411", context: amIncidents).result
+        #expect(proposal.state == .pending)
+        #expect(try store.read { view in try view.ledger.balance(of: "cust-17.credits") }.creditsPending == 1_000)
+        let admin = WriteContext(actor: ActorIdentity(id: "admin-1", role: .admin), requestID: "req-11", decisionID: "approve-cold-meal-4411")
+        try store.approveCompensation(proposal.id, reasonCode: "meal-arrived-cold", context: admin)
+        #expect(try store.approveCompensation(proposal.id, reasonCode: "meal-arrived-cold", context: admin).kind == .replayed)
+        #expect(try store.overdueProposals().isEmpty)
+        let bin = StockLocation(hub: "central", bin: "A3")
+        try store.receiveStock(40, of: "tomato", at: bin, transferID: "grn-2211", refs: [.vendor("green-farm")], context: amIncidents)
+        let count = try store.recordCount(item: "tomato", location: bin, counted: 37, countID: "cc-A3-1123", context: amIncidents).result
+        #expect(count.expected == 40 && count.adjustment == -3)
+        let costs = try store.read { view in try view.reports.incidentCosts(groupBy: .category) }
+        #expect(costs.total.creditsCents == 1_500 && costs.rows.count == 1)
+        #expect(try store.verify().isIntact)
     }
 }

@@ -109,7 +109,7 @@ public struct StockCount: Sendable, Hashable, Codable {
 
     static let formatVersion: UInt8 = 1
 
-    /// docs/FORMAT.md section 14.2.
+    /// docs/FORMAT.md section 9.9.
     func encoded() -> [UInt8] {
         var writer = ByteWriter(capacity: 128)
         writer.write(Self.formatVersion)
