@@ -109,7 +109,7 @@ public struct CompensationPolicy: Sendable, Hashable, Codable {
     /// (refunds, discretionary and over-cap credits) is an admin's decision whatever the policy
     /// says, as refunds are (``FailurePolicy/validate()``). Whether a decider may apply what a
     /// proposal holds is checked against the response rules when it decides.
-    func validate(within policy: FailurePolicy) throws(LarderError) {
+    func validate() throws(LarderError) {
         for role in nonStandardApprovers.sorted(by: { $0.rawValue < $1.rawValue }) where role != .admin {
             throw LarderError(.validationFailed,
                               "The \(role.rawValue) role may not decide non-standard compensation (refunds, non-standard credits): only admins may.")

@@ -35,14 +35,14 @@ extension Store {
     @discardableResult
     public func proposeCompensation(_ offer: CompensationOffer, for incidentID: String, reasonCode: String,
                                     proposalID: String? = nil, context: WriteContext) throws -> WriteOutcome<CompensationProposal> {
-        try perform(context, Self.proposal(offer, for: incidentID, reasonCode: reasonCode, proposalID: proposalID, context: context))
+        try performRecognised(context, Self.proposal(offer, for: incidentID, reasonCode: reasonCode, proposalID: proposalID, context: context))
     }
 
     /// The async form of ``proposeCompensation(_:for:reasonCode:proposalID:context:)``.
     @discardableResult
     public func proposeCompensation(_ offer: CompensationOffer, for incidentID: String, reasonCode: String,
                                     proposalID: String? = nil, context: WriteContext) async throws -> WriteOutcome<CompensationProposal> {
-        try await perform(context, Self.proposal(offer, for: incidentID, reasonCode: reasonCode, proposalID: proposalID, context: context))
+        try await performRecognised(context, Self.proposal(offer, for: incidentID, reasonCode: reasonCode, proposalID: proposalID, context: context))
     }
 
     /// Approves a waiting proposal in its own write; see ``CompensationWriter/approve(_:reasonCode:)``.
@@ -58,14 +58,14 @@ extension Store {
     @discardableResult
     public func approveCompensation(_ proposalID: String, reasonCode: String? = nil,
                                     context: WriteContext) throws -> WriteOutcome<CompensationProposal> {
-        try perform(context, Self.decision(proposalID, .approved, reasonCode: reasonCode, context: context))
+        try performRecognised(context, Self.decision(proposalID, .approved, reasonCode: reasonCode, context: context))
     }
 
     /// The async form of ``approveCompensation(_:reasonCode:context:)``.
     @discardableResult
     public func approveCompensation(_ proposalID: String, reasonCode: String? = nil,
                                     context: WriteContext) async throws -> WriteOutcome<CompensationProposal> {
-        try await perform(context, Self.decision(proposalID, .approved, reasonCode: reasonCode, context: context))
+        try await performRecognised(context, Self.decision(proposalID, .approved, reasonCode: reasonCode, context: context))
     }
 
     /// Rejects a waiting proposal in its own write; see ``CompensationWriter/reject(_:reasonCode:)``.
@@ -78,14 +78,14 @@ extension Store {
     @discardableResult
     public func rejectCompensation(_ proposalID: String, reasonCode: String? = nil,
                                    context: WriteContext) throws -> WriteOutcome<CompensationProposal> {
-        try perform(context, Self.decision(proposalID, .rejected, reasonCode: reasonCode, context: context))
+        try performRecognised(context, Self.decision(proposalID, .rejected, reasonCode: reasonCode, context: context))
     }
 
     /// The async form of ``rejectCompensation(_:reasonCode:context:)``.
     @discardableResult
     public func rejectCompensation(_ proposalID: String, reasonCode: String? = nil,
                                    context: WriteContext) async throws -> WriteOutcome<CompensationProposal> {
-        try await perform(context, Self.decision(proposalID, .rejected, reasonCode: reasonCode, context: context))
+        try await performRecognised(context, Self.decision(proposalID, .rejected, reasonCode: reasonCode, context: context))
     }
 
     /// Proposals still waiting past their deadline, by the store's clock, most overdue first.

@@ -169,7 +169,7 @@ public struct FailurePolicy: Sendable, Hashable, Codable {
         guard allowedResponses[.accountManager]?.contains(.refund) != true else {
             throw LarderError(.validationFailed, "Account managers may not issue refunds.")
         }
-        try compensation.validate(within: self)
+        try compensation.validate()
     }
 
     /// The canonical encoding recorded in the audit log and fingerprinted.

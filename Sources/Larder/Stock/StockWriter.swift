@@ -31,7 +31,7 @@ public struct StockWriter {
     @discardableResult
     public func receive(_ quantity: UInt64, of item: String, at location: StockLocation, transferID: String,
                         refs: [CorrelationRef] = []) throws(LarderError) -> LedgerOutcome<Transfer> {
-        try move(item: item, quantity: quantity, from: .counterpart(StockAccounts.received(item: item), StockAccounts.receivedCode),
+        try transferStock(item: item, quantity: quantity, from: .counterpart(StockAccounts.received(item: item), StockAccounts.receivedCode),
                  to: .location(location), code: StockAccounts.receiptCode, transferID: transferID, refs: refs)
     }
 
@@ -42,7 +42,7 @@ public struct StockWriter {
     @discardableResult
     public func issue(_ quantity: UInt64, of item: String, from location: StockLocation, transferID: String,
                       refs: [CorrelationRef] = []) throws(LarderError) -> LedgerOutcome<Transfer> {
-        try move(item: item, quantity: quantity, from: .location(location),
+        try transferStock(item: item, quantity: quantity, from: .location(location),
                  to: .counterpart(StockAccounts.issued(item: item), StockAccounts.issuedCode),
                  code: StockAccounts.issueCode, transferID: transferID, refs: refs)
     }
@@ -56,7 +56,7 @@ public struct StockWriter {
         guard source != destination else {
             throw LarderError(.validationFailed, "A move needs two different locations, not \(source) twice.")
         }
-        return try move(item: item, quantity: quantity, from: .location(source), to: .location(destination),
+        return try transferStock(item: item, quantity: quantity, from: .location(source), to: .location(destination),
                         code: StockAccounts.moveCode, transferID: transferID, refs: refs)
     }
 
@@ -72,7 +72,7 @@ public struct StockWriter {
         }
     }
 
-    private func move(item: String, quantity: UInt64, from source: Side, to destination: Side, code: UInt16,
+    private func transferStock(item: String, quantity: UInt64, from source: Side, to destination: Side, code: UInt16,
                       transferID: String, refs: [CorrelationRef]) throws(LarderError) -> LedgerOutcome<Transfer> {
         // Decide.
         try StockAccounts.validateItem(item)

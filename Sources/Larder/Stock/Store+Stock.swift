@@ -104,7 +104,7 @@ extension Store {
     @discardableResult
     public func recordCount(item: String, location: StockLocation, counted: UInt64, countID: String? = nil,
                             refs: [CorrelationRef] = [], context: WriteContext) throws -> WriteOutcome<StockCount> {
-        try perform(context, Self.count(StockCountRequest(item: item, location: location, counted: counted, countID: countID, refs: refs),
+        try performRecognised(context, Self.count(StockCountRequest(item: item, location: location, counted: counted, countID: countID, refs: refs),
                                         context: context))
     }
 
@@ -112,7 +112,7 @@ extension Store {
     @discardableResult
     public func recordCount(item: String, location: StockLocation, counted: UInt64, countID: String? = nil,
                             refs: [CorrelationRef] = [], context: WriteContext) async throws -> WriteOutcome<StockCount> {
-        try await perform(context, Self.count(StockCountRequest(item: item, location: location, counted: counted, countID: countID,
+        try await performRecognised(context, Self.count(StockCountRequest(item: item, location: location, counted: counted, countID: countID,
                                                                 refs: refs), context: context))
     }
 

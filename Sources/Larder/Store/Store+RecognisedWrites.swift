@@ -1,8 +1,8 @@
 import Synchronization
 
 /// One domain call that may find an earlier request already did its work (see
-/// ``IncidentAnswer``), described once and run by ``Store/perform(_:_:)-(_,_)`` or its async
-/// form: the request to fingerprint, a replay looked for in a read snapshot, and the body.
+/// ``IncidentAnswer``), described once and run by ``Store/performRecognised(_:_:)-(_,_)`` or its
+/// async form: the request to fingerprint, a replay looked for in a read snapshot, and the body.
 struct RecognisedWrite<Q: FingerprintedRequest, R: Codable & Sendable>: Sendable {
     let request: Q
     /// Looks for a replay without writing; nil when the request is new. Refusals are left to the
@@ -24,7 +24,7 @@ extension Store {
     /// for the writer (and while writes fail); otherwise the write runs, and a replay it finds
     /// (a retry racing its original) is reported as ``WriteOutcome/Kind/replayed`` too. With a
     /// decisionID the decision answers first, as for every write.
-    func perform<Q, R>(_ context: WriteContext, _ operation: RecognisedWrite<Q, R>) throws -> WriteOutcome<R> {
+    func performRecognised<Q, R>(_ context: WriteContext, _ operation: RecognisedWrite<Q, R>) throws -> WriteOutcome<R> {
         if let replay = snapshotReplay(context, operation) { return replay }
         let replayed = ReplayedSeq()
         let outcome = try write(context, request: operation.request) { txn in
@@ -35,8 +35,8 @@ extension Store {
         return recognised(outcome, replayed.seq)
     }
 
-    /// The async form of ``perform(_:_:)-(_,_)``: the same steps, suspending while the writer works.
-    func perform<Q, R>(_ context: WriteContext, _ operation: RecognisedWrite<Q, R>) async throws -> WriteOutcome<R> {
+    /// The async form of ``performRecognised(_:_:)-(_,_)``: the same steps, suspending while the writer works.
+    func performRecognised<Q, R>(_ context: WriteContext, _ operation: RecognisedWrite<Q, R>) async throws -> WriteOutcome<R> {
         if let replay = snapshotReplay(context, operation) { return replay }
         let replayed = ReplayedSeq()
         let outcome = try await write(context, request: operation.request) { txn in
