@@ -89,13 +89,7 @@ public struct CompensationWriter {
         let derived = try DerivedIDs(proposal: id)
         try checkFree(derived, on: incident)
 
-        let autoRule = standard
-            ? policy.compensation.autoApply.sorted(by: { $0.id < $1.id }).first {
-                $0.covers(category: incident.category, severity: incident.severity, creditCents: offer.credit!.value.cents)
-            }.flatMap { rule in
-                CompensationRules(policy: policy).mayGrant(offer.credit!, as: actor.role, category: incident.category) ? rule : nil
-            }
-            : nil
+        let autoRule = standard ? autoRule(for: offer.credit!, on: incident) : nil
 
         // Decide: the plan, every record and row in the order they will be written.
         var plan = WritePlan(firstSeq: try transaction.nextAuditSeq())
@@ -217,20 +211,17 @@ public struct CompensationWriter {
             try planApproval(&proposal, incident: &incident, autoRule: nil, reasonCode: reasonCode, derived: derived,
                              issuing: nil, planner: &planner, plan: &plan)
         case .rejected:
-            let decisionSeq = plan.nextSeq
-            var released: String?
+            var release: LedgerPlanner.Plan?
             if let hold = proposal.holdTransferID {
                 if try LedgerReader(txn: txn, tables: tables).transfer(id: derived.release) != nil {
                     throw LarderError(.conflict, "Transfer \(derived.release), the release of this proposal's hold, exists already; nothing was written.",
                                       failureClass: .validation, retryable: false)
                 }
-                released = derived.release
-                let voidPlan = try planner.plan(.void(id: derived.release, pending: hold, refs: transferRefs(proposal)))
-                try plan.audit(Self.rejectedDraft(proposal, incident: incident, reasonCode: reasonCode, released: released))
-                plan.transfer(voidPlan)
-            } else {
-                try plan.audit(Self.rejectedDraft(proposal, incident: incident, reasonCode: reasonCode, released: nil))
+                release = try planner.plan(.void(id: derived.release, pending: hold, refs: transferRefs(proposal)))
             }
+            let decisionSeq = try plan.audit(Self.rejectedDraft(proposal, incident: incident, reasonCode: reasonCode,
+                                                                released: release == nil ? nil : derived.release))
+            if let release { plan.transfer(release) }
             proposal.state = .rejected
             proposal.decision = ProposalDecision(verdict: .rejected, actor: actor, reasonCode: reasonCode, autoRule: nil,
                                                  requestID: transaction.context.requestID, timeMicros: transaction.timeMicros,
@@ -388,6 +379,16 @@ public struct CompensationWriter {
         for response in [derived.creditResponse, derived.refundResponse] where incident.responses.contains(where: { $0.id == response }) {
             throw LarderError(.conflict, "Incident \(incident.id) holds a response \(response) already; choose another proposalID. Nothing was written.",
                               failureClass: .validation, retryable: false)
+        }
+    }
+
+    /// The auto rule that applies a standard credit at once: one that covers the incident and the
+    /// amount, when the proposer's role could grant the credit itself (so a rule never lends a
+    /// role authority it lacks). The first by id, so the choice does not depend on list order.
+    private func autoRule(for credit: CompensationCredit, on incident: Incident) -> CompensationAutoRule? {
+        guard CompensationRules(policy: policy).mayGrant(credit, as: actor.role, category: incident.category) else { return nil }
+        return policy.compensation.autoApply.sorted { $0.id < $1.id }.first {
+            $0.covers(category: incident.category, severity: incident.severity, creditCents: credit.value.cents)
         }
     }
 
