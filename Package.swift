@@ -28,7 +28,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.20.0"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.5.0"),
+        // Logging and metrics are part of the store's API: tiny, dependency-free packages, so the
+        // embedded product stays light. Only LarderAdmin renders Prometheus text.
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // Only the command-line tool parses arguments.
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
     ],
@@ -51,6 +55,8 @@ let package = Package(
             dependencies: [
                 "LarderStorage",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             // The operator's description of the failure policy lives beside the code that enforces it.
             exclude: ["Policy/POLICY.md"],
@@ -69,6 +75,8 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
@@ -85,6 +93,8 @@ let package = Package(
                 "Larder", "LarderAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
         ),
@@ -109,26 +119,34 @@ let package = Package(
         .testTarget(
             name: "LarderTests",
             dependencies: [
-                "Larder", "LarderTesting", "larder-fixture",
+                "Larder", "LarderStorage", "LarderTesting", "larder-fixture",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "LarderAdminTests",
             dependencies: [
-                "LarderAdmin", "Larder", "LarderTesting",
+                "LarderAdmin", "Larder", "LarderStorage", "LarderTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "LarderCLITests",
-            dependencies: ["LarderCLI", "LarderTesting", "larder"],
+            dependencies: ["LarderCLI", "Larder", "LarderStorage", "LarderTesting", "larder"],
             swiftSettings: strictSettings
         ),
     ],
@@ -142,7 +160,8 @@ let package = Package(
 //   LARDER_BENCHMARKS=1 swift run -c release larder-compare
 if Context.environment["LARDER_BENCHMARKS"] != nil {
     package.dependencies.append(
-        // The MallocInterposer trait is what makes 1.38 resolve here (BUILD-NOTES.md).
+        // The MallocInterposer trait is what makes 1.38 resolve here: without it, 1.38 asks for a
+        // package this build environment does not have.
         .package(url: "https://github.com/ordo-one/benchmark.git", .upToNextMinor(from: "1.38.0"),
                  traits: ["MallocInterposer"])
     )
@@ -164,13 +183,20 @@ if Context.environment["LARDER_BENCHMARKS"] != nil {
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        // Larder, raw LMDB and SQLite on the same workloads, in one process. Its sources sit one
-        // folder deeper than the suites on purpose: the benchmark plugin runs every executable
-        // target whose folder is directly in Benchmarks/ as a benchmark suite.
+        // Valgrind's callgrind client requests (header-only; no-ops without valgrind's headers),
+        // so larder-compare can count a phase's instructions alone.
+        .systemLibrary(
+            name: "CCallgrind",
+            path: "Benchmarks/CCallgrind"
+        ),
+        // Larder, raw LMDB and SQLite on the same workloads, in one process (and the same puts in
+        // C, Benchmarks/Compare/c, as a child process). Its sources sit one folder deeper than the
+        // suites on purpose: the benchmark plugin runs every executable target whose folder is
+        // directly in Benchmarks/ as a benchmark suite.
         .executableTarget(
             name: "larder-compare",
             dependencies: [
-                "Larder", "CLMDB", "CSQLite",
+                "Larder", "CLMDB", "CSQLite", "CCallgrind",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Benchmarks/Compare/Sources",

@@ -2,7 +2,8 @@
 # Installs what Larder needs from Debian/Ubuntu packages when it is missing:
 # liblmdb-dev (headers + library), lmdb-utils (mdb_stat, mdb_dump, used by tests and docs)
 # and libsqlite3-dev (the SQLite contestant of the benchmark harness).
-# With --tests it also installs what only the test suite needs (schemathesis from PyPI).
+# With --tests it also installs what only the test suite needs (schemathesis and prometheus-client
+# from PyPI, Tools/install-test-tools.sh).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
@@ -19,8 +20,9 @@ command -v mdb_stat >/dev/null 2>&1 || missing+=(lmdb-utils)
 [ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 
-# schemathesis (PyPI) for the OpenAPI conformance test; never fails: without it that test skips.
-if $for_tests; then bash "$(dirname "$0")/install-schemathesis.sh"; fi
+# schemathesis and prometheus-client (PyPI) for the OpenAPI and /metrics tests; never fails:
+# without them those tests skip.
+if $for_tests; then bash "$(dirname "$0")/install-test-tools.sh"; fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -5,7 +5,7 @@ import Larder
 // Larder's hot paths under ordo-one/benchmark. Run with
 //   LARDER_BENCHMARKS=1 swift package --allow-writing-to-package-directory benchmark
 // Metrics: wall clock, throughput, mallocs and CPU only: the ARC metrics crash with the
-// MallocInterposer trait on this toolchain (BUILD-NOTES.md).
+// MallocInterposer trait on this toolchain (Swift 6.3, benchmark 1.38).
 
 /// A store in a fresh temporary directory, with the accounts every transfer uses.
 final class BenchStore: @unchecked Sendable {

@@ -1,6 +1,8 @@
 public import ArgumentParser
 import Foundation
+import CoreMetrics
 import Larder
+import Logging
 
 /// `larder`: the kitchen-day demo, the admin server, verification, audit queries, backups and
 /// statistics over a Larder store.
@@ -65,8 +67,9 @@ struct StoreLocation: ParsableArguments {
     /// opens (serve, backup) neither create a store nor record a policy or limits: the tool
     /// applies no responses, and must not replace the application's policy or map maximum with
     /// its defaults (it reports map use against the limits the application recorded).
-    func open(readOnly: Bool) throws(LarderError) -> Store {
-        var options = Store.Options(readOnly: readOnly)
+    func open(readOnly: Bool, logger: Logger = Store.silentLogger,
+              metricsFactory: any MetricsFactory = MetricsSystem.factory) throws(LarderError) -> Store {
+        var options = Store.Options(readOnly: readOnly, logger: logger, metricsFactory: metricsFactory)
         options.recordsPolicy = false
         options.recordsLimits = false
         options.createIfMissing = false

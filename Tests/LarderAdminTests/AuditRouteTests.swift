@@ -3,7 +3,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@_spi(Testing) import Larder
+import Larder
+import LarderStorage
 import LarderAdmin
 import LarderTesting
 import NIOCore

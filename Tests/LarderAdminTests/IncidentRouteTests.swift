@@ -2,7 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@_spi(Testing) import Larder
+import Larder
 import LarderAdmin
 import LarderTesting
 import NIOCore
@@ -171,14 +171,14 @@ struct IncidentRouteTests {
         let incident = try fixture.record(.delivery, .p1)
         fixture.clock.advance(seconds: 20 * 60)
         try fixture.transition(incident.id, to: .acknowledged)
-        let credit = try store.apply(.credit(amountCents: 500, customerAccount: "cust-17.credits", basis: .preApproved(code: "late-delivery")),
+        let credit = try await store.apply(.credit(amountCents: 500, customerAccount: "cust-17.credits", basis: .preApproved(code: "late-delivery")),
                                      to: incident.id, responseID: "credit-4411",
                                      context: WriteContext(actor: IncidentAdminFixture.manager, requestID: "credit")).result
-        let refund = try store.apply(.refund(billingTransaction: "bill-77", amountCents: 1_299), to: incident.id, reasonCode: "meal-inedible",
+        let refund = try await store.apply(.refund(billingTransaction: "bill-77", amountCents: 1_299), to: incident.id, reasonCode: "meal-inedible",
                                      responseID: "refund-bill-77",
                                      context: WriteContext(actor: IncidentAdminFixture.supervisor, requestID: "refund")).result
         let transferID = try #require(credit.transferID)
-        try store.post(.reversal(id: "\(transferID).rev", of: transferID, refs: [.incident(incident.id)]),
+        try await store.post(.reversal(id: "\(transferID).rev", of: transferID, refs: [.incident(incident.id)]),
                        context: WriteContext(actor: IncidentAdminFixture.supervisor, requestID: "reverse"))
 
         let before = try fixture.admin.auditCount()

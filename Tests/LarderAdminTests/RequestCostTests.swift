@@ -3,8 +3,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@_spi(Testing) import Larder
-@_spi(Testing) import LarderAdmin
+import Larder
+import LarderAdmin
 import LarderTesting
 import NIOCore
 import Synchronization

@@ -12,7 +12,7 @@ import Testing
 /// every check it has, a fixed seed and a bounded number of examples, and no failure allowed.
 ///
 /// Runs when a schemathesis 4 executable is found: `$LARDER_SCHEMATHESIS`, else the virtual
-/// environment `.ci/run` installs into `.build/schemathesis`, else `schemathesis` on the PATH.
+/// environment `Tools/install-test-tools.sh` makes in `.build/test-tools`, else `schemathesis` on the PATH.
 /// Otherwise the test is skipped and says why.
 @Suite("schemathesis")
 struct SchemathesisTests {
@@ -26,12 +26,12 @@ struct SchemathesisTests {
     static let executable: String? = {
         var candidates: [String] = []
         if let given = ProcessInfo.processInfo.environment["LARDER_SCHEMATHESIS"], !given.isEmpty { candidates.append(given) }
-        candidates.append(packageRoot.appendingPathComponent(".build/schemathesis/bin/schemathesis").path)
+        candidates.append(packageRoot.appendingPathComponent(".build/test-tools/bin/schemathesis").path)
         for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
             candidates.append("\(directory)/schemathesis")
         }
         guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            print("schemathesis: skipped — no schemathesis executable (set LARDER_SCHEMATHESIS, or run .ci/run, which installs it into .build/schemathesis)")
+            print("schemathesis: skipped — no schemathesis executable (set LARDER_SCHEMATHESIS, or run Tools/setup.sh --tests, which installs it into .build/test-tools)")
             return nil
         }
         // The flags used below are schemathesis 4's; 3.x spells several of them differently.

@@ -2,7 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@_spi(Testing) import Larder
+import Larder
 import LarderAdmin
 import LarderTesting
 import NIOCore
@@ -29,6 +29,9 @@ final class AdminFixture: Sendable {
     var clock: ManualClock { temporary.clock }
 
     init(options: Store.Options = Store.Options(), configuration: AdminConfiguration = AdminConfiguration()) throws {
+        var options = options
+        // The store records its counters into the registry the server renders on /metrics.
+        options.metricsFactory = AdminServer.metricsFactory()
         temporary = try TemporaryStore(options: options)
         let now = temporary.clock.now().unixMicros
         var random = SeededGenerator(seed: SeededGenerator.seedFromEnvironment(default: 6))

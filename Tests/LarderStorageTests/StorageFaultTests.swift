@@ -18,7 +18,7 @@ struct StorageFaultTests {
         directory = try TemporaryDirectory()
     }
 
-    func open(_ name: String = "env", limits: Limits = Limits(), breaker: BreakerPolicy = BreakerPolicy(),
+    func open(_ name: String = "env", limits: Environment.Limits = Environment.Limits(), breaker: Environment.BreakerPolicy = Environment.BreakerPolicy(),
               faults: LMDBFaults? = nil) throws -> Environment {
         var options = Environment.Options(limits: limits, durability: .fastUnsafe, breaker: breaker)
         options.faults = faults
@@ -40,14 +40,14 @@ struct StorageFaultTests {
         let environment = try open(faults: faults)
         defer { environment.close() }
         let items = try environment.table("items", key: UInt64.self, value: String.self)
-        let error = try #require(throws: LarderError.self) {
+        let error = try #require(throws: StorageError.self) {
             _ = try environment.write { txn -> String in
                 try txn.put(items, 1, "one")
                 _ = try? txn.put(items, 2, "two")
                 return "a success the caller must not see"
             }
         }
-        #expect(error.storageCode == code)
+        #expect(error.code == code)
         #expect(error.transactionRolledBack)
         #expect(faults.injectedCount(at: .put) == 1)
         #expect(try environment.read { try $0.get(items, 1) } == nil)
@@ -76,27 +76,27 @@ struct StorageFaultTests {
     /// A real LMDBFaults.Code.mapFull, caught, then more calls in the same transaction: LMDB answers them
     /// with MDB_BAD_TXN, which must be an error naming the map-full failure, not a crash.
     @Test func callsAfterARealMapFullThrowTheFirstFailure() throws {
-        var limits = Limits()
+        var limits = Environment.Limits()
         limits.mapSizeBytesMax = 256 << 10
         let environment = try open(limits: limits)
         defer { environment.close() }
         let items = try environment.table("items", key: UInt64.self, value: [UInt8].self)
-        let later = Mutex<[LarderError]>([])
-        let error = try #require(throws: LarderError.self) {
+        let later = Mutex<[StorageError]>([])
+        let error = try #require(throws: StorageError.self) {
             try environment.write { txn in
                 var key: UInt64 = 0
                 while (try? txn.put(items, key, [UInt8](repeating: 1, count: 4_000))) == true { key += 1 }
                 // The application goes on after the failure: a read and another write.
-                do { _ = try txn.get(items, 0) } catch let error as LarderError { later.withLock { $0.append(error) } }
-                do { try txn.put(items, 1_000_000, [1]) } catch let error as LarderError { later.withLock { $0.append(error) } }
+                do { _ = try txn.get(items, 0) } catch let error as StorageError { later.withLock { $0.append(error) } }
+                do { try txn.put(items, 1_000_000, [1]) } catch let error as StorageError { later.withLock { $0.append(error) } }
             }
         }
-        #expect(error.code == .storageUnavailable)
-        #expect(error.storageCode == LMDBFaults.Code.mapFull)
+        #expect(error.kind == .exhausted)
+        #expect(error.code == LMDBFaults.Code.mapFull)
         let laterErrors = later.withLock { $0 }
         #expect(laterErrors.count == 2)
         for laterError in laterErrors {
-            #expect(laterError.storageCode == LMDBFaults.Code.mapFull, "\(laterError)")
+            #expect(laterError.code == LMDBFaults.Code.mapFull, "\(laterError)")
             #expect(laterError.message.contains("map is full"))
         }
         #expect(try environment.read { try $0.statistics(items).entries } == 0)
@@ -107,7 +107,7 @@ struct StorageFaultTests {
     // MARK: Item 3: the map is at its maximum from the start; info, stat and copy always safe
 
     @Test func theMapIsOpenedAtItsMaximumAndTheFileStaysSmall() throws {
-        var limits = Limits()
+        var limits = Environment.Limits()
         limits.mapSizeBytesMax = 64 << 30
         let environment = try open(limits: limits)
         defer { environment.close() }
@@ -167,11 +167,11 @@ struct StorageFaultTests {
         let info = environment.info()
         #expect(!info.isOpen)
         #expect(info.mapUsedBytes == 0)
-        let readError = try #require(throws: LarderError.self) { try environment.read { try $0.get(items, 1) } }
+        let readError = try #require(throws: StorageError.self) { try environment.read { try $0.get(items, 1) } }
         #expect(readError.message.contains("closed"))
-        let writeError = try #require(throws: LarderError.self) { try environment.write { try $0.put(items, 1, 1) } }
+        let writeError = try #require(throws: StorageError.self) { try environment.write { try $0.put(items, 1, 1) } }
         #expect(writeError.message.contains("closed"))
-        #expect(throws: LarderError.self) { try environment.copy(to: directory.path("copy")) }
+        #expect(throws: StorageError.self) { try environment.copy(to: directory.path("copy")) }
     }
 
     // MARK: Item 4: opening never kills the host and leaves nothing half-made
@@ -181,19 +181,19 @@ struct StorageFaultTests {
     @Test(arguments: [EIO, ENOSPC])
     func aLateOpenFailureClosesOnceAndRemovesWhatItCreated(code: Int32) throws {
         let faults = LMDBFaults { point, call in point == .openTable && call.table == "other" ? code : nil }
-        let error = try #require(throws: LarderError.self) { try open("late", faults: faults) }
-        #expect(error.storageCode == code)
-        #expect(error.failurePoint == .open)
+        let error = try #require(throws: StorageError.self) { try open("late", faults: faults) }
+        #expect(error.code == code)
+        #expect(error.phase == .open)
         #expect(!FileManager.default.fileExists(atPath: directory.path("late")))
         // The path is free again.
         try open("late").close()
     }
 
     @Test func tooFewTablesIsAValidationErrorNotACrash() throws {
-        var limits = Limits()
+        var limits = Environment.Limits()
         limits.tablesMax = 1
-        let error = try #require(throws: LarderError.self) { try open("few", limits: limits) }
-        #expect(error.code == .validationFailed)
+        let error = try #require(throws: StorageError.self) { try open("few", limits: limits) }
+        #expect(error.kind == .invalidArgument)
         #expect(error.message.contains("tablesMax"))
         #expect(!FileManager.default.fileExists(atPath: directory.path("few")))
     }
@@ -202,21 +202,20 @@ struct StorageFaultTests {
     /// write) is STORAGE_UNAVAILABLE, retryable, and leaves no store behind.
     @Test(arguments: [(LMDBFaults.Point.reserve, ENOSPC), (.reserve, EDQUOT), (.open, ENOSPC)])
     func aFullDiskAtOpenIsStorageUnavailable(point: LMDBFaults.Point, code: Int32) throws {
-        let error = try #require(throws: LarderError.self) {
+        let error = try #require(throws: StorageError.self) {
             try open("full", faults: LMDBFaults.failing(point, with: code))
         }
-        #expect(error.code == .storageUnavailable)
-        #expect(error.retryable)
-        #expect(error.failurePoint == .open)
-        #expect(error.storageCode == code)
+        #expect(error.kind == .exhausted)
+        #expect(error.phase == .open)
+        #expect(error.code == code)
         #expect(!FileManager.default.fileExists(atPath: directory.path("full")))
     }
 
     /// An I/O error at open is a clear PERSISTENCE_ERROR naming it (when the disk is not full).
     @Test func anIOErrorAtOpenSaysSo() throws {
-        let error = try #require(throws: LarderError.self) { try open("eio", faults: LMDBFaults.failing(.open, with: EIO)) }
-        #expect(error.code == .persistenceError)
-        #expect(error.storageCode == EIO)
+        let error = try #require(throws: StorageError.self) { try open("eio", faults: LMDBFaults.failing(.open, with: EIO)) }
+        #expect(error.kind == .failed)
+        #expect(error.code == EIO)
         #expect(error.message.contains("Input/output error"))
         #expect(!FileManager.default.fileExists(atPath: directory.path("eio")))
     }
@@ -227,8 +226,8 @@ struct StorageFaultTests {
         let items = try first.table("items", key: UInt64.self, value: UInt64.self)
         try first.write { txn in try txn.put(items, 7, 7) }
         first.close()
-        #expect(throws: LarderError.self) { try open("kept", faults: LMDBFaults.failing(.open, with: EIO)) }
-        #expect(throws: LarderError.self) { try open("kept", faults: LMDBFaults.failing(.openTable, with: EIO)) }
+        #expect(throws: StorageError.self) { try open("kept", faults: LMDBFaults.failing(.open, with: EIO)) }
+        #expect(throws: StorageError.self) { try open("kept", faults: LMDBFaults.failing(.openTable, with: EIO)) }
         let again = try open("kept")
         defer { again.close() }
         #expect(try again.read { try $0.get(items, 7) } == 7)
@@ -241,13 +240,13 @@ struct StorageFaultTests {
         let environment = try open("panic", faults: faults)
         let items = try environment.table("items", key: UInt64.self, value: UInt64.self)
         try environment.write { txn in try txn.put(items, 1, 1) }
-        let error = try #require(throws: LarderError.self) { try environment.write { txn in try txn.put(items, 2, 2) } }
-        #expect(error.storageCode == LMDBFaults.Code.panic)
-        #expect(!error.retryable)
+        let error = try #require(throws: StorageError.self) { try environment.write { txn in try txn.put(items, 2, 2) } }
+        #expect(error.code == LMDBFaults.Code.panic)
+        #expect(error.kind == .restartRequired)
         #expect(environment.info().restartRequired)
         // Writes now fail fast, without asking LMDB.
         let begins = faults.callCount(at: .beginWrite)
-        let fast = try #require(throws: LarderError.self) { try environment.write { txn in try txn.put(items, 3, 3) } }
+        let fast = try #require(throws: StorageError.self) { try environment.write { txn in try txn.put(items, 3, 3) } }
         #expect(fast.message.contains("restart"))
         #expect(faults.callCount(at: .beginWrite) == begins)
         environment.close()
@@ -315,7 +314,7 @@ struct StorageFaultTests {
     /// A real map at its maximum: in one batch, the request too large for what is left fails
     /// with STORAGE_UNAVAILABLE, the small ones commit.
     @Test func onlyTheRequestThatDoesNotFitFails() async throws {
-        var limits = Limits()
+        var limits = Environment.Limits()
         limits.mapSizeBytesMax = 1 << 20
         let environment = try open(limits: limits)
         defer { environment.close() }
@@ -354,13 +353,13 @@ struct StorageFaultTests {
     /// request: with failuresToOpen 2, one such batch leaves the breaker closed; a second opens it.
     @Test func aFailedBatchCountsOnceForTheBreaker() async throws {
         let faults = LMDBFaults { point, call in point == .commit && call.number > 1 ? ENOSPC : nil }
-        let environment = try open(breaker: BreakerPolicy(failuresToOpen: 2, probeIntervalSeconds: 60), faults: faults)
+        let environment = try open(breaker: Environment.BreakerPolicy(failuresToOpen: 2, probeIntervalSeconds: 60), faults: faults)
         defer { environment.close() }
         let items = try environment.table("items", key: UInt64.self, value: UInt64.self)
         let first = await Self.writeAsOneBatch(environment, keys: 0..<10) { txn, key in try txn.put(items, key, key) }
         #expect(first.values.allSatisfy { $0 == ENOSPC })
         #expect(environment.info().breaker == .closed)
-        #expect(throws: LarderError.self) { try environment.write { txn in try txn.put(items, 99, 99) } }
+        #expect(throws: StorageError.self) { try environment.write { txn in try txn.put(items, 99, 99) } }
         #expect(environment.info().breaker == .open)
     }
 
@@ -388,8 +387,8 @@ struct StorageFaultTests {
                     do {
                         try await environment.write { txn in try body(txn, key) }
                         return (key, 0)
-                    } catch let error as LarderError {
-                        return (key, error.storageCode ?? -1)
+                    } catch let error as StorageError {
+                        return (key, error.code ?? -1)
                     } catch {
                         return (key, -1)
                     }

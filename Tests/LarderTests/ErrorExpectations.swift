@@ -1,4 +1,4 @@
-@_spi(Testing) import Larder
+import Larder
 import Testing
 
 /// Expects `body` to throw a ``LarderError`` with `code`.

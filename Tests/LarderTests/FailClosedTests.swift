@@ -1,5 +1,6 @@
 import Foundation
-@_spi(Testing) import Larder
+import Larder
+import LarderStorage
 import LarderTesting
 import Testing
 
@@ -46,7 +47,6 @@ struct FailClosedTests {
         #expect(error.code == .auditFailed)
         #expect(error.transactionRolledBack)
         #expect(error.requestID == "req-1")
-        #expect(error.httpStatus == 500)
         #expect(try store.noteValue("a") == nil)
         #expect(store.metrics.errorsByCode["AUDIT_FAILED"] == 1)
     }

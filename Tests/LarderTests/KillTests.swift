@@ -19,7 +19,7 @@ import Glibc
 struct KillTests {
     let fixture = builtProductPath("larder-fixture")
 
-    @Test func everyAcknowledgedWriteSurvivesKill9() throws {
+    @Test func everyAcknowledgedWriteSurvivesKill9() async throws {
         let kills = ProcessInfo.processInfo.environment["LARDER_KILL_COUNT"].flatMap { Int($0) } ?? 20
         let seed = SeededGenerator.seedFromEnvironment(default: 20_261_123)
         var random = SeededGenerator(seed: seed)
@@ -29,7 +29,10 @@ struct KillTests {
         for round in 0..<kills {
             // Sometimes right after the child is ready, sometimes well into its writes.
             let target = Int.random(in: 0...80, using: &random)
-            let child = try runAndKill(path: path, run: "r\(round)", seed: seed &+ UInt64(round), afterAcknowledgements: target)
+            let (fixture, run, childSeed) = (fixture, "r\(round)", seed &+ UInt64(round))
+            let child = try await onOwnThread {
+                try Self.runAndKill(fixture: fixture, path: path, run: run, seed: childSeed, afterAcknowledgements: target)
+            }
             #expect(child.killed, "round \(round) (seed \(seed)): the child ended by itself: \(child.errorText)")
             if !child.killed { return }
             let log = ChildLog(child.output)
@@ -118,7 +121,8 @@ struct KillTests {
 
     /// Runs the chaos child until it has printed `count` acknowledgements, then kills it with
     /// SIGKILL and returns everything it printed.
-    func runAndKill(path: String, run: String, seed: UInt64, afterAcknowledgements count: Int) throws -> Child {
+    static func runAndKill(fixture: String, path: String, run: String, seed: UInt64,
+                           afterAcknowledgements count: Int) throws -> Child {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: fixture)
         process.arguments = ["chaos", path, run, String(seed)]

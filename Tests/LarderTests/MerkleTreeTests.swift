@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-@_spi(Testing) import Larder
+import Larder
 import LarderTesting
 import Testing
 

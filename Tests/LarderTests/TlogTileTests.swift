@@ -1,4 +1,4 @@
-@_spi(Testing) import Larder
+import Larder
 import LarderTesting
 import Testing
 

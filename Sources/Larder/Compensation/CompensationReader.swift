@@ -1,3 +1,4 @@
+import LarderStorage
 /// A page of compensation proposals, newest first.
 public struct ProposalPage: Sendable, Hashable {
     public let proposals: [CompensationProposal]

@@ -1,3 +1,4 @@
+import LarderStorage
 /// Compensation proposals inside a write: propose, approve, reject. Reached as `txn.compensation`.
 ///
 /// A proposal either applies at once — when it is standard (``CompensationPolicy``), a policy

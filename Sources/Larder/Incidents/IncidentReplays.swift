@@ -1,3 +1,5 @@
+import LarderStorage
+
 /// What an incident change produced, and whether an earlier request had already produced it.
 ///
 /// A retry is recognised without a decisionID in three ways: a report under a caller-chosen
@@ -17,7 +19,7 @@ struct IncidentAnswer<Value> {
 /// records), in a read snapshot or inside the write. Each check either answers a replay, throws
 /// CONFLICT naming what differs, or returns nil when the request is new.
 struct IncidentReplays {
-    let txn: ReadTransaction
+    let txn: TableReader
     let tables: StoreTables
 
     // MARK: Reports

@@ -1,3 +1,5 @@
+import LarderStorage
+
 /// Incident changes inside a write: record, move through the lifecycle, apply responses under
 /// the failure policy, record refund outcomes. Reached as `txn.incidents`.
 ///
@@ -14,7 +16,7 @@
 public struct IncidentWriter {
     let transaction: StoreTransaction
     private var tables: StoreTables { transaction.tables }
-    private var txn: WriteTransaction { transaction.txn }
+    private var txn: TableWriter { transaction.txn }
     private var policy: FailurePolicy { transaction.policy }
     private var actor: ActorIdentity { transaction.context.actor }
     private var replays: IncidentReplays { IncidentReplays(txn: txn, tables: tables) }
@@ -106,9 +108,12 @@ public struct IncidentWriter {
     /// try txn.incidents.transition(incident.id, to: .acknowledged, expectedVersion: incident.version)
     /// ```
     ///
+    /// - parameter id: the incident.
+    /// - parameter state: the next state.
     /// - parameter expectedVersion: the version you saw; a stale one is CONFLICT (a retry of the
     ///   request that made the transition is recognised before this check).
     /// - parameter postmortemRef: required to close a P0 or P1 incident.
+    /// - parameter reasonCode: why, recorded on the transition's audit record.
     /// - throws: NOT_FOUND; CONFLICT for a stale version or any transition but the next one;
     ///   VALIDATION_FAILED for closing a P0/P1 without a postmortem reference.
     @discardableResult
@@ -189,6 +194,9 @@ public struct IncidentWriter {
     ///                         to: incident.id, responseID: "credit-order-4411")
     /// ```
     ///
+    /// - parameter response: what is done (checked against the failure policy and the actor's role).
+    /// - parameter id: the incident.
+    /// - parameter expectedVersion: the version you saw; a stale one is CONFLICT.
     /// - parameter reasonCode: required for an admin.
     /// - parameter overriding: the id of an account manager's response an admin overrides; a
     ///   credit it overrides is reversed in the same transaction.

@@ -10,6 +10,17 @@ public struct ApplyResponseRequest: FingerprintedRequest, Hashable {
     /// Left out of the fingerprint when nil, so decisions made before responseIDs existed still
     /// match their retries.
     public let responseID: String?
+
+    /// The request `Store.apply(_:to:expectedVersion:reasonCode:overriding:responseID:context:)`
+    /// fingerprints (`expectedVersion` is not part of it: a retry may carry a newer one).
+    public init(incidentID: String, response: IncidentResponse, reasonCode: String? = nil, overriding: String? = nil,
+                responseID: String? = nil) {
+        self.incidentID = incidentID
+        self.response = response
+        self.reasonCode = reasonCode
+        self.overriding = overriding
+        self.responseID = responseID
+    }
 }
 
 /// A lifecycle change as a request, for its decision fingerprint.
@@ -19,6 +30,15 @@ public struct TransitionRequest: FingerprintedRequest, Hashable {
     public let state: IncidentState
     public let postmortemRef: String?
     public let reasonCode: String?
+
+    /// The request `Store.transition(_:to:expectedVersion:postmortemRef:reasonCode:context:)`
+    /// fingerprints (`expectedVersion` is not part of it).
+    public init(incidentID: String, state: IncidentState, postmortemRef: String? = nil, reasonCode: String? = nil) {
+        self.incidentID = incidentID
+        self.state = state
+        self.postmortemRef = postmortemRef
+        self.reasonCode = reasonCode
+    }
 }
 
 /// Billing's answer to a refund request, for its decision fingerprint.
@@ -27,6 +47,13 @@ public struct RefundOutcomeRequest: FingerprintedRequest, Hashable {
     public let refundID: String
     public let status: RefundStatus
     public let detail: String?
+
+    /// The request `Store.recordRefundOutcome(_:status:detail:context:)` fingerprints.
+    public init(refundID: String, status: RefundStatus, detail: String? = nil) {
+        self.refundID = refundID
+        self.status = status
+        self.detail = detail
+    }
 }
 
 extension Store {
@@ -46,10 +73,18 @@ extension Store {
     ///   reused with another report.
     @discardableResult
     public func recordIncident(_ report: IncidentReport, context: WriteContext) throws -> WriteOutcome<Incident> {
-        try incidentWrite(context, request: report, replayInSnapshot: { replays throws(LarderError) in
-            guard let id = report.id, let existing = try replays.incident(id) else { return nil }
-            return try? replays.report(report, by: context.actor, existing: existing)
-        }, { writer throws(LarderError) in try writer.recordOrReplay(report) })
+        try run(.recordIncident(report, actor: context.actor), context: context)
+    }
+
+    /// The async form of `recordIncident(_:context:)`: suspends instead of blocking; a
+    /// task cancelled before the write is queued gets `CancellationError` and nothing is written.
+    ///
+    /// ```swift
+    /// let incident = try await store.recordIncident(report, context: detector).result
+    /// ```
+    @discardableResult
+    public func recordIncident(_ report: IncidentReport, context: WriteContext) async throws -> WriteOutcome<Incident> {
+        try await run(.recordIncident(report, actor: context.actor), context: context)
     }
 
     /// Moves an incident to its next state in its own write.
@@ -68,14 +103,19 @@ extension Store {
     public func transition(_ incidentID: String, to state: IncidentState, expectedVersion: UInt32? = nil,
                            postmortemRef: String? = nil, reasonCode: String? = nil,
                            context: WriteContext) throws -> WriteOutcome<Incident> {
-        let request = TransitionRequest(incidentID: incidentID, state: state, postmortemRef: postmortemRef, reasonCode: reasonCode)
-        return try incidentWrite(context, request: request, replayInSnapshot: { replays throws(LarderError) in
-            guard let incident = try replays.incident(incidentID), incident.state == state else { return nil }
-            return try? replays.transition(incident, to: state, postmortemRef: postmortemRef, reasonCode: reasonCode, context: context)
-        }, { writer throws(LarderError) in
-            try writer.transitionOrReplay(incidentID, to: state, expectedVersion: expectedVersion, postmortemRef: postmortemRef,
-                                          reasonCode: reasonCode)
-        })
+        try run(.transition(TransitionRequest(incidentID: incidentID, state: state, postmortemRef: postmortemRef, reasonCode: reasonCode),
+                            expectedVersion: expectedVersion, context: context), context: context)
+    }
+
+    /// The async form of `transition(_:to:expectedVersion:postmortemRef:reasonCode:context:)`:
+    /// suspends instead of blocking; a task cancelled before the write is queued gets
+    /// `CancellationError` and nothing is written.
+    @discardableResult
+    public func transition(_ incidentID: String, to state: IncidentState, expectedVersion: UInt32? = nil,
+                           postmortemRef: String? = nil, reasonCode: String? = nil,
+                           context: WriteContext) async throws -> WriteOutcome<Incident> {
+        try await run(.transition(TransitionRequest(incidentID: incidentID, state: state, postmortemRef: postmortemRef, reasonCode: reasonCode),
+                                  expectedVersion: expectedVersion, context: context), context: context)
     }
 
     /// Applies a response in its own write.
@@ -97,17 +137,27 @@ extension Store {
     public func apply(_ response: IncidentResponse, to incidentID: String, expectedVersion: UInt32? = nil,
                       reasonCode: String? = nil, overriding: String? = nil, responseID: String? = nil,
                       context: WriteContext) throws -> WriteOutcome<AppliedResponse> {
-        let request = ApplyResponseRequest(incidentID: incidentID, response: response, reasonCode: reasonCode, overriding: overriding,
-                                           responseID: responseID)
-        return try incidentWrite(context, request: request, replayInSnapshot: { replays throws(LarderError) in
-            guard let responseID, let incident = try replays.incident(incidentID),
-                  let full = try? IncidentWriter.responseID(chosen: responseID, incident: incidentID) else { return nil }
-            return try? replays.response(response, id: full, on: incident, actor: context.actor, reasonCode: reasonCode,
-                                         overriding: overriding)
-        }, { writer throws(LarderError) in
-            try writer.applyOrReplay(response, to: incidentID, expectedVersion: expectedVersion, reasonCode: reasonCode,
-                                     overriding: overriding, responseID: responseID)
-        })
+        try run(.apply(ApplyResponseRequest(incidentID: incidentID, response: response, reasonCode: reasonCode,
+                                            overriding: overriding, responseID: responseID),
+                       expectedVersion: expectedVersion, actor: context.actor), context: context)
+    }
+
+    /// The async form of `apply(_:to:expectedVersion:reasonCode:overriding:responseID:context:)`:
+    /// suspends instead of blocking; a task cancelled before the write is queued gets
+    /// `CancellationError` and nothing is written (nothing is credited or refunded).
+    ///
+    /// ```swift
+    /// let credit = try await store.apply(.credit(amountCents: 500, customerAccount: "cust-17.credits",
+    ///                                            basis: .preApproved(code: "late-delivery")),
+    ///                                    to: incident.id, responseID: "credit-order-4411", context: am)
+    /// ```
+    @discardableResult
+    public func apply(_ response: IncidentResponse, to incidentID: String, expectedVersion: UInt32? = nil,
+                      reasonCode: String? = nil, overriding: String? = nil, responseID: String? = nil,
+                      context: WriteContext) async throws -> WriteOutcome<AppliedResponse> {
+        try await run(.apply(ApplyResponseRequest(incidentID: incidentID, response: response, reasonCode: reasonCode,
+                                                  overriding: overriding, responseID: responseID),
+                             expectedVersion: expectedVersion, actor: context.actor), context: context)
     }
 
     /// Records Billing's answer to a refund request in its own write. The same answer again (a
@@ -121,49 +171,73 @@ extension Store {
     @discardableResult
     public func recordRefundOutcome(_ refundID: String, status: RefundStatus, detail: String? = nil,
                                     context: WriteContext) throws -> WriteOutcome<RefundRequest> {
-        let request = RefundOutcomeRequest(refundID: refundID, status: status, detail: detail)
-        return try incidentWrite(context, request: request, replayInSnapshot: { replays throws(LarderError) in
-            guard context.actor.role != .accountManager, let refund = try replays.refund(refundID) else { return nil }
-            return try? replays.refundOutcome(refund, status: status, detail: detail)
-        }, { writer throws(LarderError) in try writer.recordRefundOutcomeOrReplay(refundID, status: status, detail: detail) })
+        try run(.recordRefundOutcome(RefundOutcomeRequest(refundID: refundID, status: status, detail: detail), actor: context.actor),
+                context: context)
+    }
+
+    /// The async form of `recordRefundOutcome(_:status:detail:context:)`: suspends
+    /// instead of blocking; a task cancelled before the write is queued gets `CancellationError`
+    /// and nothing is written.
+    @discardableResult
+    public func recordRefundOutcome(_ refundID: String, status: RefundStatus, detail: String? = nil,
+                                    context: WriteContext) async throws -> WriteOutcome<RefundRequest> {
+        try await run(.recordRefundOutcome(RefundOutcomeRequest(refundID: refundID, status: status, detail: detail), actor: context.actor),
+                      context: context)
     }
 
     /// Open incidents past their acknowledgement deadline, by the store's clock.
+    ///
+    /// - throws: STORAGE_UNAVAILABLE when the store is closed or no reader slot is free.
     public func overdueIncidents() throws -> [Incident] {
         let now = options.clock.now().unixMicros
         return try read { view in try view.incidents.overdue(atMicros: now) }
     }
+}
 
-    /// An incident write that may find an earlier request already did the work (see
-    /// ``IncidentAnswer``); such an answer is reported as ``WriteOutcome/Kind/replayed``.
-    ///
-    /// Without a decisionID, a replay is looked for in a read snapshot first, so that a retry is
-    /// answered without waiting for the writer (and while writes fail, e.g. on a full disk); the
-    /// write checks again, for a retry that races its original. With a decisionID the decision
-    /// answers first, as for every write.
-    private func incidentWrite<Q: FingerprintedRequest, R: Codable>(
-        _ context: WriteContext, request: Q,
-        replayInSnapshot: (IncidentReplays) throws(LarderError) -> IncidentAnswer<R>?,
-        _ body: (IncidentWriter) throws(LarderError) -> IncidentAnswer<R>
-    ) throws -> WriteOutcome<R> {
-        // Only a replay is taken from the snapshot; every refusal is left to the write, which
-        // checks in the documented order.
-        if context.decisionID == nil, (try? context.validate()) != nil,
-           let answer = try? read({ view in try replayInSnapshot(IncidentReplays(txn: view.txn, tables: view.tables)) }),
-           let seq = answer.replayedSeq {
-            counters.replayed()
-            return WriteOutcome(kind: .replayed, result: answer.value, auditSeq: seq, storedResult: nil)
-        }
-        // The body may run more than once (the writer retries after growing the map): the last run counts.
-        var replayedSeq: UInt64?
-        let outcome = try write(context, request: request) { txn in
-            let answer = try body(txn.incidents)
-            replayedSeq = answer.replayedSeq
-            return answer.value
-        }
-        guard outcome.kind == .committed, let replayedSeq else { return outcome }
-        counters.replayed()
-        return WriteOutcome(kind: .replayed, result: outcome.result, auditSeq: replayedSeq, storedResult: outcome.storedResult)
+extension IncidentOperation where Request == IncidentReport, Output == Incident {
+    static func recordIncident(_ report: IncidentReport, actor: ActorIdentity) -> Self {
+        Self(request: report, replayInSnapshot: { replays throws(LarderError) in
+            guard let id = report.id, let existing = try replays.incident(id) else { return nil }
+            return try? replays.report(report, by: actor, existing: existing)
+        }, change: { writer throws(LarderError) in try writer.recordOrReplay(report) })
+    }
+}
+
+extension IncidentOperation where Request == TransitionRequest, Output == Incident {
+    static func transition(_ request: TransitionRequest, expectedVersion: UInt32?, context: WriteContext) -> Self {
+        Self(request: request, replayInSnapshot: { replays throws(LarderError) in
+            guard let incident = try replays.incident(request.incidentID), incident.state == request.state else { return nil }
+            return try? replays.transition(incident, to: request.state, postmortemRef: request.postmortemRef,
+                                           reasonCode: request.reasonCode, context: context)
+        }, change: { writer throws(LarderError) in
+            try writer.transitionOrReplay(request.incidentID, to: request.state, expectedVersion: expectedVersion,
+                                          postmortemRef: request.postmortemRef, reasonCode: request.reasonCode)
+        })
+    }
+}
+
+extension IncidentOperation where Request == ApplyResponseRequest, Output == AppliedResponse {
+    static func apply(_ request: ApplyResponseRequest, expectedVersion: UInt32?, actor: ActorIdentity) -> Self {
+        Self(request: request, replayInSnapshot: { replays throws(LarderError) in
+            guard let responseID = request.responseID, let incident = try replays.incident(request.incidentID),
+                  let full = try? IncidentWriter.responseID(chosen: responseID, incident: request.incidentID) else { return nil }
+            return try? replays.response(request.response, id: full, on: incident, actor: actor, reasonCode: request.reasonCode,
+                                         overriding: request.overriding)
+        }, change: { writer throws(LarderError) in
+            try writer.applyOrReplay(request.response, to: request.incidentID, expectedVersion: expectedVersion,
+                                     reasonCode: request.reasonCode, overriding: request.overriding, responseID: request.responseID)
+        })
+    }
+}
+
+extension IncidentOperation where Request == RefundOutcomeRequest, Output == RefundRequest {
+    static func recordRefundOutcome(_ request: RefundOutcomeRequest, actor: ActorIdentity) -> Self {
+        Self(request: request, replayInSnapshot: { replays throws(LarderError) in
+            guard actor.role != .accountManager, let refund = try replays.refund(request.refundID) else { return nil }
+            return try? replays.refundOutcome(refund, status: request.status, detail: request.detail)
+        }, change: { writer throws(LarderError) in
+            try writer.recordRefundOutcomeOrReplay(request.refundID, status: request.status, detail: request.detail)
+        })
     }
 }
 

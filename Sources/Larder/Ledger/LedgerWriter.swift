@@ -1,3 +1,5 @@
+import LarderStorage
+
 /// Ledger changes inside a write: create accounts, post transfers (single, pending, post, void,
 /// reversal) and linked batches. Reached as `txn.ledger`.
 ///
@@ -156,7 +158,7 @@ public struct LedgerWriter {
 /// Checks transfers against the ledger as it is plus the transfers planned before them in the
 /// same batch, without writing anything.
 struct LedgerPlanner {
-    let txn: ReadTransaction
+    let txn: TableReader
     let tables: StoreTables
     let timeMicros: UnixMicros
     /// Transfers on this ledger tagged with a cancelled cycle are refused.
@@ -171,7 +173,7 @@ struct LedgerPlanner {
     /// Accounts the caller will create before applying the plans (with zero balances).
     private var expected: [String: NewAccount] = [:]
 
-    init(txn: ReadTransaction, tables: StoreTables, timeMicros: UnixMicros, packsLedger: String) {
+    init(txn: TableReader, tables: StoreTables, timeMicros: UnixMicros, packsLedger: String) {
         self.txn = txn
         self.tables = tables
         self.timeMicros = timeMicros

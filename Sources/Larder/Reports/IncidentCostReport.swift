@@ -1,3 +1,4 @@
+import LarderStorage
 import Foundation
 
 /// How an incident cost report groups incidents: by category, severity, the UTC day they were

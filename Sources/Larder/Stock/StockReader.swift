@@ -1,3 +1,4 @@
+import LarderStorage
 import Foundation
 
 /// Reads stock in one snapshot: quantities, cycle counts, and the incidents that name an item.

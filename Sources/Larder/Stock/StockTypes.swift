@@ -1,3 +1,4 @@
+import LarderStorage
 /// Where stock is kept: a hub, and optionally a bin in it.
 ///
 /// ```swift

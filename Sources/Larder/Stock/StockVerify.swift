@@ -1,3 +1,4 @@
+import LarderStorage
 import Foundation
 
 extension Verifier {

@@ -1,3 +1,4 @@
+import LarderStorage
 /// Stock changes inside a write: receipts, issues, moves between locations and cycle counts, all
 /// as transfers on the item's ledger (``StockAccounts``). Reached as `txn.stock`.
 ///

@@ -1,3 +1,5 @@
+import LarderStorage
+
 /// Every named table of a Larder store, with its key and value types. docs/FORMAT.md describes
 /// each one byte for byte; `mdb_stat -a` lists them.
 struct StoreTables: Sendable {
@@ -69,7 +71,7 @@ struct StoreTables: Sendable {
     let compensationIndex: Table<KeyPair<String, KeyPair<Int64, String>>, Empty>
     let stockCounts: Table<String, [UInt8]>
 
-    init(_ environment: Environment) throws(LarderError) {
+    init(_ environment: Environment) throws(StorageError) {
         audit = try environment.table(Self.auditName)
         auditByRequest = try environment.table(Self.auditByRequestName)
         auditByRef = try environment.table(Self.auditByRefName)

@@ -23,7 +23,7 @@ public protocol MerkleTileStorage {
 /// A ``MerkleTileStorage`` that ``MerkleTreeBuilder`` can write completed subtree hashes into.
 public protocol MutableMerkleTileStorage: MerkleTileStorage {
     /// Keeps `node`. Called once per node, in increasing index order per level, and always
-    /// before the next leaf is appended; a later ``hashes(tileLevel:in:)`` must see it.
+    /// before the next leaf is appended; a later ``MerkleTileStorage/hashes(tileLevel:in:)`` must see it.
     /// - throws: a ``LarderError`` when the write fails.
     mutating func store(_ node: MerkleStoredNode) throws(LarderError)
 }
@@ -62,7 +62,7 @@ public struct InMemoryMerkleTileStorage: MutableMerkleTileStorage, Sendable {
     public init() { builder = MerkleTreeBuilder() }
 
     /// An empty tree with another tile height (tests use small ones to reach many levels with few leaves).
-    @_spi(Testing) public init(tileHeight: Int) { builder = MerkleTreeBuilder(tileHeight: tileHeight) }
+    package init(tileHeight: Int) { builder = MerkleTreeBuilder(tileHeight: tileHeight) }
 
     /// The number of leaves.
     public var treeSize: UInt64 { UInt64(levels[0].count) }
@@ -100,12 +100,12 @@ public struct InMemoryMerkleTileStorage: MutableMerkleTileStorage, Sendable {
     }
 
     /// Appends a leaf hash without storing the subtrees it completes (to drive the builder by hand).
-    @_spi(Testing) public mutating func appendLeafWithoutBuildingForTesting(_ leaf: MerkleHash) {
+    package mutating func appendLeafWithoutBuildingForTesting(_ leaf: MerkleHash) {
         levels[0].append(leaf)
     }
 
     /// Replaces one stored hash, as a damaged store would hold it (tests of verification).
-    @_spi(Testing) public mutating func overwriteForTesting(tileLevel: Int, index: Int, with hash: MerkleHash) {
+    package mutating func overwriteForTesting(tileLevel: Int, index: Int, with hash: MerkleHash) {
         levels[tileLevel][index] = hash
     }
 }

@@ -20,7 +20,7 @@ public struct MerkleTreeBuilder: Sendable {
 
     public init() { tileHeight = 8 }
 
-    @_spi(Testing) public init(tileHeight: Int) {
+    package init(tileHeight: Int) {
         precondition((1...8).contains(tileHeight), "a tile height is 1 to 8 tree levels")
         self.tileHeight = tileHeight
     }

@@ -27,7 +27,7 @@ public struct MerkleTreeReader<Storage: MerkleTileStorage> {
         self.init(storage, treeSize: treeSize, tileHeight: 8)
     }
 
-    @_spi(Testing) public init(_ storage: Storage, treeSize: UInt64, tileHeight: Int) {
+    package init(_ storage: Storage, treeSize: UInt64, tileHeight: Int) {
         precondition((1...8).contains(tileHeight), "a tile height is 1 to 8 tree levels")
         self.storage = storage
         self.treeSize = treeSize

@@ -25,7 +25,9 @@ struct ForensicAccessLog: Sendable {
         let resultCount: Int
     }
 
-    func record(_ access: Access) async throws(LarderError) {
+    /// - returns: the record's audit seq.
+    @discardableResult
+    func record(_ access: Access) async throws(LarderError) -> UInt64? {
         var payload = JSONWriter()
         payload.object { o in
             o.field("token_id", access.token.id)
@@ -39,7 +41,7 @@ struct ForensicAccessLog: Sendable {
         let draft = AuditDraft(event: .forensicAccess, payload: payload.text)
         let context = WriteContext(actor: access.token.actor, requestID: access.requestID)
         do {
-            try await store.write(context) { txn in _ = try txn.appendAudit(draft) }
+            return try await store.write(context) { txn in _ = try txn.appendAudit(draft) }.auditSeq
         } catch let error as LarderError {
             throw error.withRequestID(access.requestID)
         } catch {

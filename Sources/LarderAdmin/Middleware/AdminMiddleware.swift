@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Larder
+import Logging
 
 /// Runs around every request, matched or not: assigns the request ids, refuses every method but
 /// GET and HEAD, refuses request bodies and a second Host, enforces the URL and header caps, and
@@ -23,6 +24,7 @@ struct AdminMiddleware: RouterMiddleware {
         var context = context
         context.requestID = Self.makeRequestID()
         context.clientRequestID = Self.clientRequestID(from: request)
+        context.logger[metadataKey: "larder.request_id"] = "\(context.requestID)"
         var response = await respond(request, context: context, next: next)
         response.headers[Self.requestIDHeader] = context.requestID
         if let client = context.clientRequestID { response.headers[Self.clientRequestIDHeader] = client }
@@ -36,19 +38,51 @@ struct AdminMiddleware: RouterMiddleware {
             try check(request)
             return try await next(request, context)
         } catch let error as AdminRefusal {
-            return Responses.error(error.error, requestID: context.requestID, status: error.status, headers: error.headers)
-        } catch let error as LarderError {
-            return Responses.error(error, requestID: context.requestID)
-        } catch let error as HTTPError where error.status == .notFound {
-            return Responses.error(LarderError(.notFound, "There is no route \(request.uri.path)."), requestID: context.requestID)
-        } catch let error as HTTPError {
-            return Responses.error(LarderError(.validationFailed, error.body ?? "The request was refused (\(error.status.code))."),
-                                   requestID: context.requestID, status: error.status)
+            let response = Responses.error(error.error, requestID: context.requestID, status: error.status, headers: error.headers)
+            if !error.logged { Self.logRefusal(error.error, response: response, request: request, context: context) }
+            return response
         } catch {
+            let failure = Self.contractError(error, request: request)
+            let response = Responses.error(failure.error, requestID: context.requestID, status: failure.status)
+            Self.logRefusal(failure.error, response: response, request: request, context: context)
+            return response
+        }
+    }
+
+    /// Any error in the contract's terms, with the status HTTP says it more precisely in.
+    private static func contractError(_ error: any Error, request: Request) -> (error: LarderError, status: HTTPResponse.Status?) {
+        switch error {
+        case let error as LarderError:
+            return (error, nil)
+        case let error as HTTPError where error.status == .notFound:
+            return (LarderError(.notFound, "There is no route \(request.uri.path)."), nil)
+        case let error as HTTPError:
+            return (LarderError(.validationFailed, error.body ?? "The request was refused (\(error.status.code))."), error.status)
+        default:
             // Anything else is a bug or an unclassified failure: say so without leaking internals.
-            return Responses.error(LarderError(.persistenceError, "The request failed: \(type(of: error)).",
-                                               failurePoint: .read),
-                                   requestID: context.requestID)
+            return (LarderError(.persistenceError, "The request failed: \(type(of: error)).", failurePoint: .read), nil)
+        }
+    }
+
+    /// Logs a request that was not served: a refusal (401, 403, 405, 429, an oversized request)
+    /// at notice, a failure of the store (5xx: the forensic record could not be written, storage
+    /// unavailable) at warning, and a plain client mistake (400, 404) at debug. Never a header's
+    /// value: the Authorization header holds a secret.
+    static func logRefusal(_ error: LarderError, response: Response, request: Request, context: Context,
+                           tokenID: String? = nil) {
+        let status = response.status.code
+        var metadata: Logger.Metadata = [
+            "larder.admin.status": "\(status)",
+            "larder.error_code": "\(error.code.rawValue)",
+            "larder.admin.method": "\(request.method.rawValue)",
+            "larder.admin.path": "\(request.uri.path)",
+        ]
+        if let tokenID { metadata["larder.admin.token_id"] = "\(tokenID)" }
+        let message: Logger.Message = "Refused: \(error.message)"
+        switch status {
+        case 500...: context.logger.warning(message, metadata: metadata)
+        case 400, 404: context.logger.debug(message, metadata: metadata)
+        default: context.logger.notice(message, metadata: metadata)
         }
     }
 
@@ -111,15 +145,19 @@ struct AdminRefusal: Error {
     let error: LarderError
     let status: HTTPResponse.Status?
     var headers: HTTPFields = [:]
+    /// Whether it was logged where it happened (with what only that place knows, the token).
+    var logged = false
 
-    init(_ error: LarderError, status: HTTPResponse.Status? = nil, headers: HTTPFields = [:]) {
+    init(_ error: LarderError, status: HTTPResponse.Status? = nil, headers: HTTPFields = [:], logged: Bool = false) {
         self.error = error
         self.status = status
         self.headers = headers
+        self.logged = logged
     }
 
     static func methodNotAllowed(_ method: String) -> AdminRefusal {
-        AdminRefusal(LarderError(.methodNotAllowed, "\(method) is not allowed: the admin server is read-only (GET and HEAD only)."),
+        AdminRefusal(LarderError(.methodNotAllowed, "\(method) is not allowed: the admin server is read-only (GET and HEAD only).",
+                                 failureClass: .validation),
                      headers: [.allow: "GET, HEAD"])
     }
 

@@ -1,5 +1,6 @@
 import Hummingbird
 import Larder
+import Logging
 
 /// One route of the admin server: its path (OpenAPI syntax, `{name}` for a parameter), the
 /// scope it needs (nil for the open probes), what it costs, and its handler. Authentication, the
@@ -49,8 +50,14 @@ struct AdminCall: Sendable {
     /// Records this read as FORENSIC_ACCESS, or throws so the data is never sent (fail closed).
     func recordForensicAccess(filters: [(String, String)], resultCount: Int) async throws(LarderError) {
         guard let token else { preconditionFailure("a forensic read on an open route: \(route.path)") }
-        try await services.forensicLog.record(.init(token: token, requestID: requestID, clientRequestID: context.clientRequestID,
-                                                    route: route.path, filters: filters, resultCount: resultCount))
+        let seq = try await services.forensicLog.record(.init(token: token, requestID: requestID, clientRequestID: context.clientRequestID,
+                                                              route: route.path, filters: filters, resultCount: resultCount))
+        context.logger.info("Forensic read recorded (FORENSIC_ACCESS)", metadata: [
+            "larder.admin.token_id": "\(token.id)",
+            "larder.admin.route": "\(route.path)",
+            "larder.admin.result_count": "\(resultCount)",
+            "larder.audit_seq": "\(seq.map(String.init) ?? "none")",
+        ])
     }
 
     /// The path parameter `name`, percent-decoded once and then checked to be a Larder

@@ -38,7 +38,7 @@ enum HealthRoutes {
         _ = try QueryParameters(call.request.uri.query, allowed: [])
         let store = call.store
         let head = try await offload { try store.read { view in try view.audit.head().seq } }
-        let text = PrometheusText.render(info: store.info(), metrics: store.metrics, auditHeadSeq: head)
+        let text = call.services.metrics.render(info: store.info(), auditHeadSeq: head)
         return Responses.text(text, contentType: Responses.prometheusContentType)
     }
 }

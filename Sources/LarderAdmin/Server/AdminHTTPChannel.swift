@@ -39,7 +39,7 @@ struct AdminHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             try operations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes,
                                                                               informationalResponseStrategy: .drop,
                                                                               limitConfiguration: limits)))
-            try operations.addHandler(AdminWireGate())
+            try operations.addHandler(AdminWireGate(logger: logger))
             try operations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try operations.addHandler(HTTPConnectionStateHandler(idleTimeout: .init(idleTimeout), logger: logger))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel,
@@ -101,6 +101,12 @@ final class AdminWireGate: ChannelDuplexHandler, RemovableChannelHandler {
     private var pendingRefusal: Refusal?
     /// Set once this side has stopped writing.
     private var outputClosed = false
+    /// The connection's logger: each refusal is logged at notice.
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !refused, !outputClosed else { return }
@@ -190,6 +196,11 @@ final class AdminWireGate: ChannelDuplexHandler, RemovableChannelHandler {
         guard !outputClosed else { return }
         let requestID = AdminMiddleware.makeRequestID()
         let body = refusal.error.withRequestID(requestID).jsonBody
+        logger.notice("Refused at the HTTP/1 level: \(refusal.error.message)", metadata: [
+            "larder.request_id": "\(requestID)",
+            "larder.admin.status": "\(refusal.status.code)",
+            "larder.error_code": "\(refusal.error.code.rawValue)",
+        ])
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: Responses.jsonContentType)
         headers.add(name: "Content-Length", value: String(body.utf8.count))
@@ -240,7 +251,8 @@ final class AdminWireGate: ChannelDuplexHandler, RemovableChannelHandler {
                                               "The request head is larger than the parser accepts (\(AdminConfiguration.parserHeaderFieldsMax) fields or \(AdminConfiguration.parserHeaderBytesMax) bytes)."),
                            status: .requestHeaderFieldsTooLarge)
         case .invalidMethod:
-            return Refusal(error: LarderError(.methodNotAllowed, "The request method is not one the server knows; it allows GET and HEAD only."),
+            return Refusal(error: LarderError(.methodNotAllowed, "The request method is not one the server knows; it allows GET and HEAD only.",
+                                              failureClass: .validation),
                            status: .methodNotAllowed, headers: [("Allow", "GET, HEAD")])
         case .invalidVersion, .paused:
             // The parser pauses on the HTTP/2 connection preface (`PRI * HTTP/2.0`); a protocol

@@ -11,10 +11,11 @@ final class AdminServices: Sendable {
     let expensive: ExpensiveRequests
     let sharedVerify = SharedVerify()
     let forensicLog: ForensicAccessLog
+    let metrics: AdminMetrics
     /// One verification pass; `Store.verify()` except in tests that need to hold a pass open.
     let verifyPass: @Sendable (Store) throws -> VerifyReport
 
-    init(store: Store, tokens: TokenFile, configuration: AdminConfiguration,
+    init(store: Store, tokens: TokenFile, configuration: AdminConfiguration, metrics: AdminMetrics,
          verifyPass: @escaping @Sendable (Store) throws -> VerifyReport = { try $0.verify() }) {
         self.store = store
         self.configuration = configuration
@@ -22,6 +23,7 @@ final class AdminServices: Sendable {
         budget = RequestBudget(unitsMax: configuration.budgetUnitsPerWindowMax, windowSeconds: configuration.budgetWindowSeconds)
         expensive = ExpensiveRequests(slotsMax: configuration.expensiveRequestsConcurrentMax)
         forensicLog = ForensicAccessLog(store: store)
+        self.metrics = metrics
         self.verifyPass = verifyPass
     }
 
@@ -34,8 +36,15 @@ final class AdminServices: Sendable {
         if let scope = route.scope {
             let now = nowMicros
             let authenticated = try authenticator.authenticate(authorization: request.headers[.authorization], nowMicros: now)
-            try budget.spend(tokenID: authenticated.id, cost: route.cost.units(configuration.costs), nowMicros: now)
-            try TokenAuthenticator.authorize(authenticated, for: scope)
+            do {
+                try budget.spend(tokenID: authenticated.id, cost: route.cost.units(configuration.costs), nowMicros: now)
+                try TokenAuthenticator.authorize(authenticated, for: scope)
+            } catch {
+                // Logged here, where the token is known; the middleware renders it.
+                let response = Responses.error(error, requestID: context.requestID)
+                AdminMiddleware.logRefusal(error, response: response, request: request, context: context, tokenID: authenticated.id)
+                throw AdminRefusal(error, logged: true)
+            }
             token = authenticated
         }
         return try await route.handler(AdminCall(request: request, context: context, requestID: context.requestID,

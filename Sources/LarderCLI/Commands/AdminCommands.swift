@@ -43,6 +43,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("expensive-max"), help: "Verifies and exports running at once on the server, all tokens together.")
     var expensiveMax = AdminConfiguration().expensiveRequestsConcurrentMax
 
+    @Option(name: .customLong("log-level"), help: "Log to standard error at this level and above: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
     /// The server's configuration from the options, validated before the store is opened so a
     /// mistyped limit fails fast and touches nothing.
     func adminConfiguration() throws(LarderError) -> AdminConfiguration {
@@ -62,11 +65,13 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try adminConfiguration()
-        let store = try location.open(readOnly: false)
+        let console = Console.current
+        let logger = Parse.stderrLogger(level: try Parse.logLevel(logLevel))
+        // The store records its counters into the registry that /metrics renders.
+        let store = try location.open(readOnly: false, logger: logger, metricsFactory: AdminServer.metricsFactory())
         defer { store.close() }
         let tokenFile = try TokenFile.load(from: tokens)
-        let server = try AdminServer(store: store, tokens: tokenFile, configuration: configuration)
-        let console = Console.current
+        let server = try AdminServer(store: store, tokens: tokenFile, configuration: configuration, logger: logger)
         let host = configuration.host, path = store.path
         try await server.makeApplication { port in
             console.print("larder: serving \(path) on http://\(host):\(port) (Ctrl-C stops)")

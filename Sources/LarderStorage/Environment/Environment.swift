@@ -24,22 +24,25 @@ import Synchronization
 ///
 /// Wraps [`mdb_env_open`](http://www.lmdb.tech/doc/group__mdb.html#ga32a193c6bf4d7d5c5d579e71f22e9340),
 /// opened with `MDB_NOTLS` so that read transactions are not tied to threads.
-public final class Environment: Sendable {
+package final class Environment: Sendable {
     /// The options of one environment.
-    public struct Options: Sendable, Hashable {
-        public var limits = Limits()
-        public var durability = Durability.durable
+    package struct Options: Sendable {
+        package var limits = Limits()
+        package var durability = Durability.durable
         /// Open read-only (`MDB_RDONLY`): no writer, no table creation; works while another
-        /// process writes. A missing store is NOT_FOUND and is not created.
-        public var readOnly = false
-        public var breaker = BreakerPolicy()
+        /// process writes. A missing store is ``StorageError/Kind/notFound`` and is not created.
+        package var readOnly = false
+        package var breaker = BreakerPolicy()
         /// Whether a writable open creates a missing store (read-only opens never do).
-        public var createIfMissing = true
+        package var createIfMissing = true
+        /// Told about commits and about each change in what the environment can do (see
+        /// ``StorageEvent``); nil reports nothing.
+        package var observer: (@Sendable (StorageEvent) -> Void)?
         /// Test-only: LMDB calls to fail on purpose (see ``LMDBFaults``).
         package var faults: LMDBFaults?
 
-        public init(limits: Limits = Limits(), durability: Durability = .durable, readOnly: Bool = false,
-                    breaker: BreakerPolicy = BreakerPolicy(), createIfMissing: Bool = true) {
+        package init(limits: Limits = Limits(), durability: Durability = .durable, readOnly: Bool = false,
+                     breaker: BreakerPolicy = BreakerPolicy(), createIfMissing: Bool = true) {
             self.limits = limits
             self.durability = durability
             self.readOnly = readOnly
@@ -50,16 +53,18 @@ public final class Environment: Sendable {
 
     let handle: EnvironmentHandle
     private let writer: Writer?
-    public let options: Options
+    package let options: Options
     private let closed = Atomic<Bool>(false)
+    /// Set once a write was refused because the environment is closed (reported once).
+    private let refusedClosedReported = Atomic<Bool>(false)
 
     /// The resolved directory of the environment.
-    public var path: String { handle.path }
+    package var path: String { handle.path }
 
     private init(handle: EnvironmentHandle, options: Options) {
         self.handle = handle
         self.options = options
-        self.writer = options.readOnly ? nil : Writer(handle: handle, breakerPolicy: options.breaker)
+        self.writer = options.readOnly ? nil : Writer(handle: handle, breakerPolicy: options.breaker, observer: options.observer)
     }
 
     /// Opens (creating when writable and missing) the environment in directory `path` and the
@@ -69,14 +74,15 @@ public final class Environment: Sendable {
     /// the data file grows with the data. A failed open leaves nothing behind that it created
     /// (no directory, no `data.mdb`, no `lock.mdb`).
     ///
-    /// - throws: VALIDATION_FAILED for invalid limits or a path already open in this process;
-    ///   NOT_FOUND for a read-only open of a missing store; STORAGE_UNAVAILABLE (retryable) when
-    ///   the disk is too full to create or open the store; PERSISTENCE_ERROR when LMDB cannot
-    ///   open it (an I/O error, a damaged file, permissions).
-    public static func open(at path: String, options: Options = Options(), tables: [String]) throws(LarderError) -> Environment {
+    /// - throws: ``StorageError/Kind/invalidArgument`` for invalid limits or a path already open
+    ///   in this process; ``StorageError/Kind/notFound`` for a read-only open of a missing store;
+    ///   ``StorageError/Kind/exhausted`` when the disk is too full to create or open the store;
+    ///   ``StorageError/Kind/failed`` or ``StorageError/Kind/damaged`` when LMDB cannot open it
+    ///   (an I/O error, permissions, a damaged file).
+    package static func open(at path: String, options: Options = Options(), tables: [String]) throws(StorageError) -> Environment {
         let handle = try EnvironmentHandle.open(path: path, limits: options.limits, durability: options.durability,
                                                 readOnly: options.readOnly, create: !options.readOnly && options.createIfMissing,
-                                                tableNames: tables, faults: options.faults)
+                                                tableNames: tables, faults: options.faults, observer: options.observer)
         return Environment(handle: handle, options: options)
     }
 
@@ -85,8 +91,8 @@ public final class Environment: Sendable {
     }
 
     /// Finishes queued writes, then closes the environment. Idempotent. Afterwards reads and
-    /// writes throw STORAGE_UNAVAILABLE ("closed") and ``info()`` reports the store closed.
-    public func close() {
+    /// writes throw ``StorageError/Kind/closed`` and ``info()`` reports the environment closed.
+    package func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         writer?.stop()
         // Wait for readers still inside a transaction to finish before the handle goes.
@@ -106,17 +112,17 @@ public final class Environment: Sendable {
 
     /// The typed table named `name`, declared at open.
     ///
-    /// - throws: NOT_FOUND when no such table exists (it was not declared, or a read-only open
-    ///   found a store made before the table existed).
-    public func table<K: OrderedKey, V: StoredValue>(_ name: String, key: K.Type = K.self, value: V.Type = V.self) throws(LarderError) -> Table<K, V> {
+    /// - throws: ``StorageError/Kind/notFound`` when no such table exists (it was not declared,
+    ///   or a read-only open found a store made before the table existed).
+    package func table<K: OrderedKey, V: StoredValue>(_ name: String, key: K.Type = K.self, value: V.Type = V.self) throws(StorageError) -> Table<K, V> {
         guard let dbi = handle.tables[name] else {
-            throw LarderError(.notFound, "The store at \(path) has no table named \(name).", failurePoint: .open)
+            throw StorageError(.notFound, "The store at \(path) has no table named \(name).", phase: .open)
         }
         return Table(name: name, dbi: dbi)
     }
 
     /// Whether a table of that name exists.
-    public func hasTable(_ name: String) -> Bool { handle.tables[name] != nil }
+    package func hasTable(_ name: String) -> Bool { handle.tables[name] != nil }
 
     // MARK: Reading
 
@@ -125,10 +131,10 @@ public final class Environment: Sendable {
     /// Any number of reads run at once, from any thread or task, and none waits for the writer.
     /// The transaction is invalid once `body` returns: copy out what you need.
     ///
-    /// - throws: whatever `body` throws; STORAGE_UNAVAILABLE when every reader slot is taken or
-    ///   the environment is closed; PERSISTENCE_ERROR ("restart required") after LMDB reported a
-    ///   fatal error.
-    public func read<R>(_ body: (ReadTransaction) throws -> R) throws -> R {
+    /// - throws: whatever `body` throws; ``StorageError/Kind/exhausted`` when every reader slot is
+    ///   taken, ``StorageError/Kind/closed`` when the environment is closed,
+    ///   ``StorageError/Kind/restartRequired`` after LMDB reported a fatal error.
+    package func read<R>(_ body: (ReadTransaction) throws -> R) throws -> R {
         precondition(TransactionScope.current == .none,
                      "Environment.read inside another read or write closure: use the transaction you were given.")
         handle.gate.enterShared()
@@ -163,11 +169,13 @@ public final class Environment: Sendable {
     /// If LMDB fails a call inside `body` (map or disk full, an I/O error), the write fails with
     /// that error even when `body` catches it and returns normally.
     ///
-    /// - throws: whatever `body` throws; STORAGE_UNAVAILABLE when the map is at its maximum, the
-    ///   disk is full, the write breaker is open or the environment is closed; PERSISTENCE_ERROR
-    ///   when LMDB fails to commit, or ("restart required") after LMDB reported a fatal error.
+    /// - throws: whatever `body` throws; a ``StorageError``: ``StorageError/Kind/exhausted`` when
+    ///   the map is at its maximum, the disk is full or the write queue is at its depth,
+    ///   ``StorageError/Kind/paused`` while the write breaker is open, ``StorageError/Kind/closed``
+    ///   after close, ``StorageError/Kind/failed`` when LMDB fails to commit,
+    ///   ``StorageError/Kind/restartRequired`` after LMDB reported a fatal error.
     @discardableResult
-    public func write<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
+    package func write<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
         precondition(TransactionScope.current == .none,
                      "Environment.write inside a read or write closure would deadlock: use the transaction you were given.")
         return try withoutActuallyEscaping(body) { escapable in
@@ -188,7 +196,7 @@ public final class Environment: Sendable {
     /// Runs `body` in the write transaction, suspending (not blocking a thread of Swift's
     /// cooperative pool) until its changes are durable. See ``write(_:)-(WriteTransaction)->R``.
     @discardableResult
-    public func write<R: Sendable>(_ body: @escaping @Sendable (WriteTransaction) throws -> R) async throws -> R {
+    package func write<R: Sendable>(_ body: @escaping @Sendable (WriteTransaction) throws -> R) async throws -> R {
         let box = OutcomeBox<R>()
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
             let request = WriteRequest(
@@ -205,12 +213,25 @@ public final class Environment: Sendable {
         }
     }
 
-    private func submit(_ request: WriteRequest) throws(LarderError) {
+    private func submit(_ request: WriteRequest) throws(StorageError) {
         guard let writer else {
-            throw LarderError(.permissionDenied, "The store at \(path) is open read-only.", failurePoint: .persist)
+            throw StorageError(.readOnly, "The store at \(path) is open read-only.", phase: .write)
         }
-        guard !closed.load(ordering: .acquiring), !handle.restartRequired else { throw handle.unusableError() }
-        try writer.submit(request)
+        guard !closed.load(ordering: .acquiring), !handle.restartRequired else {
+            if !handle.restartRequired { reportRefusedClosed() }
+            throw handle.unusableError()
+        }
+        do {
+            try writer.submit(request)
+        } catch {
+            if error.kind == .closed { reportRefusedClosed() }
+            throw error
+        }
+    }
+
+    private func reportRefusedClosed() {
+        guard let observer = options.observer, !refusedClosedReported.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        observer(.writeRefusedClosed)
     }
 
     /// Whether the calling thread may begin a transaction (it is not inside a read or write closure).
@@ -224,8 +245,8 @@ public final class Environment: Sendable {
     /// Map size, use and readers, as of now. Safe at any time, from any thread, also while
     /// another process writes, and after ``close()`` (then ``EnvironmentInfo/isOpen`` is false
     /// and the sizes are zero).
-    public func info() -> EnvironmentInfo {
-        handle.withMap { () -> EnvironmentInfo in
+    package func info() -> Info {
+        handle.withMap { () -> Info in
             var info = MDB_envinfo()
             var stat = MDB_stat()
             var readers = 0
@@ -235,7 +256,7 @@ public final class Environment: Sendable {
                 mdb_env_stat(handle.env, &stat)
                 readers = handle.currentReaderCount()
             }
-            return EnvironmentInfo(
+            return Info(
                 path: path,
                 mapSizeBytes: info.me_mapsize,
                 mapSizeBytesMax: handle.limits.mapSizeBytesMax,
@@ -249,22 +270,22 @@ public final class Environment: Sendable {
                 durability: options.durability,
                 breaker: writer?.breakerState ?? .closed,
                 isOpen: open,
-                restartRequired: handle.restartRequired,
-                limitsRecordedInStore: false
+                restartRequired: handle.restartRequired
             )
         }
     }
 
     /// What the writer has done since open (zeros when read-only).
-    public var writerStatistics: WriterStatistics { writer?.statistics ?? WriterStatistics() }
+    package var writerStatistics: WriterStatistics { writer?.statistics ?? WriterStatistics() }
 
     /// A compacting (or plain) copy of the environment into directory `destination`, taken while
     /// writers run. Wraps `mdb_env_copy2`. The destination must not hold a store yet.
     ///
-    /// - throws: VALIDATION_FAILED for a destination that holds a store; STORAGE_UNAVAILABLE when
-    ///   the destination's disk is full or the environment is closed; PERSISTENCE_ERROR when LMDB
-    ///   fails to copy.
-    public func copy(to destination: String, compact: Bool = true) throws(LarderError) {
+    /// - throws: ``StorageError/Kind/invalidArgument`` for a destination that holds a store;
+    ///   ``StorageError/Kind/exhausted`` when the destination's disk is full;
+    ///   ``StorageError/Kind/closed`` after close; ``StorageError/Kind/failed`` when LMDB fails
+    ///   to copy.
+    package func copy(to destination: String, compact: Bool = true) throws(StorageError) {
         try EnvironmentCopy.prepare(destination)
         for attempt in 1...2 {
             let rc = handle.withMap { () -> Int32 in
@@ -280,46 +301,34 @@ public final class Environment: Sendable {
                 guard adopted == MDB_SUCCESS else { throw handle.failure(adopted, "mdb_env_set_mapsize") }
                 continue
             }
-            guard rc == MDB_SUCCESS else { throw handle.failure(rc, "mdb_env_copy2").diskFullAware(path: destination) }
+            guard rc == MDB_SUCCESS else { throw handle.failure(rc, "mdb_env_copy2").diskFullAware(path: destination).at(.copy) }
             return
         }
     }
 }
 
-/// A snapshot of an environment's size and use.
-public struct EnvironmentInfo: Sendable, Hashable {
-    public let path: String
-    public let mapSizeBytes: Int
-    public let mapSizeBytesMax: Int
-    /// Bytes of the map in use (up to the last used page).
-    public let mapUsedBytes: Int
-    public let pageSizeBytes: Int
-    public let readersUsed: Int
-    public let readersMax: Int
-    public let lastTransactionID: Int
-    public let keySizeBytesMax: Int
-    public let readOnly: Bool
-    public let durability: Durability
-    public let breaker: BreakerState
-    /// False once the environment (or store) was closed.
-    public let isOpen: Bool
-    /// True once LMDB reported a fatal error (MDB_PANIC): reads and writes fail until the store is
-    /// closed and opened again.
-    public let restartRequired: Bool
-    /// Whether ``mapSizeBytesMax`` is the maximum recorded in the store by the process that
-    /// writes it (true), rather than this process's own `Limits.mapSizeBytesMax` (false).
-    public let limitsRecordedInStore: Bool
-
-    /// Use of the maximum map, 0...1.
-    public var mapUseFraction: Double { mapSizeBytesMax > 0 ? Double(mapUsedBytes) / Double(mapSizeBytesMax) : 0 }
-
-    /// This snapshot with the map maximum that governs the store, as recorded in it.
-    package func governed(byRecordedMapSizeBytesMax recorded: Int) -> EnvironmentInfo {
-        EnvironmentInfo(path: path, mapSizeBytes: mapSizeBytes, mapSizeBytesMax: recorded, mapUsedBytes: mapUsedBytes,
-                        pageSizeBytes: pageSizeBytes, readersUsed: readersUsed, readersMax: readersMax,
-                        lastTransactionID: lastTransactionID, keySizeBytesMax: keySizeBytesMax, readOnly: readOnly,
-                        durability: durability, breaker: breaker, isOpen: isOpen, restartRequired: restartRequired,
-                        limitsRecordedInStore: true)
+extension Environment {
+    /// A snapshot of an environment's size and use.
+    package struct Info: Sendable, Hashable {
+        package let path: String
+        package let mapSizeBytes: Int
+        /// This process's own maximum (``Limits/mapSizeBytesMax``).
+        package let mapSizeBytesMax: Int
+        /// Bytes of the map in use (up to the last used page).
+        package let mapUsedBytes: Int
+        package let pageSizeBytes: Int
+        package let readersUsed: Int
+        package let readersMax: Int
+        package let lastTransactionID: Int
+        package let keySizeBytesMax: Int
+        package let readOnly: Bool
+        package let durability: Durability
+        package let breaker: BreakerState
+        /// False once the environment was closed.
+        package let isOpen: Bool
+        /// True once LMDB reported a fatal error (MDB_PANIC): reads and writes fail until the
+        /// environment is closed and opened again.
+        package let restartRequired: Bool
     }
 }
 
@@ -351,23 +360,20 @@ final class OutcomeBox<R>: @unchecked Sendable {
 extension Environment {
     /// Test-only: writes raw bytes into a table, bypassing every rule above the storage core.
     /// Used to corrupt a copy of a store and prove that verify notices.
-    @_spi(Testing)
-    public func rawPut(table name: String, key: [UInt8], value: [UInt8]) throws {
-        guard let dbi = handle.tables[name] else { throw LarderError(.notFound, "no table \(name)") }
+    package func rawPut(table name: String, key: [UInt8], value: [UInt8]) throws {
+        guard let dbi = handle.tables[name] else { throw StorageError(.notFound, "no table \(name)", phase: .write) }
         try write { txn in _ = try txn.putRaw(dbi, key: key, value: value, mode: .upsert, tableName: name) }
     }
 
     /// Test-only: deletes a raw key from a table.
-    @_spi(Testing)
-    public func rawDelete(table name: String, key: [UInt8]) throws {
-        guard let dbi = handle.tables[name] else { throw LarderError(.notFound, "no table \(name)") }
+    package func rawDelete(table name: String, key: [UInt8]) throws {
+        guard let dbi = handle.tables[name] else { throw StorageError(.notFound, "no table \(name)", phase: .write) }
         try write { txn in _ = try txn.deleteRaw(dbi, key: key, tableName: name) }
     }
 
     /// Test-only: reads raw bytes from a table.
-    @_spi(Testing)
-    public func rawGet(table name: String, key: [UInt8]) throws -> [UInt8]? {
-        guard let dbi = handle.tables[name] else { throw LarderError(.notFound, "no table \(name)") }
+    package func rawGet(table name: String, key: [UInt8]) throws -> [UInt8]? {
+        guard let dbi = handle.tables[name] else { throw StorageError(.notFound, "no table \(name)", phase: .read) }
         return try read { txn in try txn.getRaw(dbi, key: key, tableName: name) }
     }
 }

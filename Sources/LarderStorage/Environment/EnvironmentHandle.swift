@@ -7,13 +7,13 @@ import Glibc
 import Darwin
 #endif
 
-/// The one owner of an `MDB_env*`. Transactions, the writer and the public ``Environment`` share
+/// The one owner of an `MDB_env*`. Transactions, the writer and ``Environment`` share
 /// it; ``close()`` closes the handle once, and only after every user is done. An open that fails
 /// closes what it opened itself, once, before any handle exists, so nothing is closed twice.
 final class EnvironmentHandle: @unchecked Sendable {
     let env: OpaquePointer
     let path: String
-    let limits: Limits
+    let limits: Environment.Limits
     let readOnly: Bool
     let keySizeBytesMax: Int
     /// Table name → DBI, as opened.
@@ -23,6 +23,8 @@ final class EnvironmentHandle: @unchecked Sendable {
     let gate = MapGate()
     /// Test-only fault injection; nil in production.
     let faults: LMDBFaults?
+    /// Told when LMDB reports its fatal state (once).
+    let observer: (@Sendable (StorageEvent) -> Void)?
     /// What this open created, so that a store whose creation fails later can be removed.
     let created: CreatedFiles
     private let closed = Atomic<Bool>(false)
@@ -34,12 +36,13 @@ final class EnvironmentHandle: @unchecked Sendable {
     private static let openPaths = Mutex<Set<String>>([])
 
     /// Bytes reserved on disk for the first pages of a new store's data file, so that creating
-    /// a store on a nearly full disk fails at open with STORAGE_UNAVAILABLE rather than with a
+    /// a store on a nearly full disk fails at open with a full disk (exhausted) rather than with a
     /// short write in its first commits.
     static let creationReserveBytes = 1 << 20
 
-    private init(env: OpaquePointer, path: String, limits: Limits, readOnly: Bool, keySizeBytesMax: Int,
-                 tables: [String: MDB_dbi], faults: LMDBFaults?, created: CreatedFiles) {
+    private init(env: OpaquePointer, path: String, limits: Environment.Limits, readOnly: Bool, keySizeBytesMax: Int,
+                 tables: [String: MDB_dbi], faults: LMDBFaults?, observer: (@Sendable (StorageEvent) -> Void)?,
+                 created: CreatedFiles) {
         self.env = env
         self.path = path
         self.limits = limits
@@ -47,6 +50,7 @@ final class EnvironmentHandle: @unchecked Sendable {
         self.keySizeBytesMax = keySizeBytesMax
         self.tables = tables
         self.faults = faults
+        self.observer = observer
         self.created = created
     }
 
@@ -55,20 +59,21 @@ final class EnvironmentHandle: @unchecked Sendable {
     /// The map is opened at `limits.mapSizeBytesMax` from the start: without `MDB_WRITEMAP` this
     /// costs address space only (the file grows with the data), and a map that never changes
     /// size can be read at any time without coordinating with a resize.
-    static func open(path: String, limits: Limits, durability: Durability, readOnly: Bool, create: Bool,
-                     tableNames: [String], faults: LMDBFaults?) throws(LarderError) -> EnvironmentHandle {
+    static func open(path: String, limits: Environment.Limits, durability: Environment.Durability, readOnly: Bool, create: Bool,
+                     tableNames: [String], faults: LMDBFaults?,
+                     observer: (@Sendable (StorageEvent) -> Void)?) throws(StorageError) -> EnvironmentHandle {
         try limits.validate()
         guard tableNames.count <= limits.tablesMax else {
-            throw LarderError(.validationFailed, "\(tableNames.count) tables declared, tablesMax is \(limits.tablesMax).",
-                              failurePoint: .open)
+            throw StorageError(.invalidArgument, "\(tableNames.count) tables declared, tablesMax is \(limits.tablesMax).",
+                               phase: .open)
         }
         let (resolved, createdDirectories) = try prepareDirectory(path, create: create)
         let claimed = openPaths.withLock { $0.insert(resolved).inserted }
         guard claimed else {
             // Another open in this process owns the path (and whatever it is creating there).
-            throw LarderError(.validationFailed,
-                              "The store at \(resolved) is already open in this process; share the open instance instead.",
-                              failurePoint: .open)
+            throw StorageError(.invalidArgument,
+                               "The store at \(resolved) is already open in this process; share the open instance instead.",
+                               phase: .open)
         }
         // Looked at only once the path is ours: no other open in this process is creating files.
         let created = CreatedFiles(directories: createdDirectories,
@@ -84,7 +89,7 @@ final class EnvironmentHandle: @unchecked Sendable {
                 _ = openPaths.withLock { $0.remove(resolved) }
             }
         }
-        do throws(LarderError) {
+        do throws(StorageError) {
             try reserveLockFile(resolved + "/lock.mdb", readersMax: limits.readersMax, faults: faults)
             try check(mdb_env_create(&envPointer), "mdb_env_create")
             guard let env = envPointer else { preconditionFailure("mdb_env_create returned no handle") }
@@ -109,7 +114,7 @@ final class EnvironmentHandle: @unchecked Sendable {
             let tables = try openTables(env, tableNames, readOnly: readOnly, faults: faults)
             let handle = EnvironmentHandle(env: env, path: resolved, limits: limits, readOnly: readOnly,
                                            keySizeBytesMax: Int(mdb_env_get_maxkeysize(env)), tables: tables,
-                                           faults: faults, created: created)
+                                           faults: faults, observer: observer, created: created)
             opened = true
             return handle
         } catch {
@@ -144,30 +149,30 @@ final class EnvironmentHandle: @unchecked Sendable {
     var restartRequired: Bool { panicked.load(ordering: .acquiring) }
 
     /// The error for a failed LMDB call, noting LMDB's fatal state when it says so.
-    func failure(_ rc: Int32, _ operation: StaticString) -> LarderError {
-        if rc == MDB_PANIC { panicked.store(true, ordering: .releasing) }
-        return lmdbFailure(rc, operation)
+    func failure(_ rc: Int32, _ operation: StaticString) -> StorageError {
+        let error = lmdbFailure(rc, operation)
+        if rc == MDB_PANIC, !panicked.exchange(true, ordering: .acquiringAndReleasing) { observer?(.restartRequired(error)) }
+        return error
     }
 
     /// The error for calls on a closed or failed environment.
-    func unusableError() -> LarderError {
+    func unusableError() -> StorageError {
         if restartRequired {
-            var error = LarderError(.persistenceError,
-                                    "The store at \(path) needs a restart: LMDB reported a fatal error (MDB_PANIC). Close it and open it again.",
-                                    failurePoint: .persist, retryable: false)
-            error.storageCode = MDB_PANIC
-            return error
+            return StorageError(.restartRequired,
+                                "The store at \(path) needs a restart: LMDB reported a fatal error (MDB_PANIC). Close it and open it again.",
+                                phase: .write, code: MDB_PANIC)
         }
-        return LarderError(.storageUnavailable, "The store at \(path) is closed.", failurePoint: .persist, retryable: false)
+        return StorageError(.closed, "The store at \(path) is closed.", phase: .write)
     }
 
-    func validateKey(_ key: [UInt8], table: String) throws(LarderError) {
+    func validateKey(_ key: [UInt8], table: String, phase: StorageError.Phase) throws(StorageError) {
         guard !key.isEmpty else {
-            throw LarderError(.validationFailed, "An empty key is not allowed (table \(table)).")
+            throw StorageError(.invalidArgument, "An empty key is not allowed (table \(table)).", phase: phase)
         }
         guard key.count <= keySizeBytesMax else {
-            throw LarderError(.validationFailed,
-                              "A key of \(key.count) bytes for table \(table) exceeds LMDB's maximum key size of \(keySizeBytesMax) bytes.")
+            throw StorageError(.invalidArgument,
+                               "A key of \(key.count) bytes for table \(table) exceeds LMDB's maximum key size of \(keySizeBytesMax) bytes.",
+                               phase: phase)
         }
     }
 
@@ -175,7 +180,7 @@ final class EnvironmentHandle: @unchecked Sendable {
 
     /// Begins a top-level transaction, adopting a map grown by another process when LMDB says so.
     /// The caller holds the gate shared.
-    func beginTransaction(readOnly: Bool) throws(LarderError) -> OpaquePointer {
+    func beginTransaction(readOnly: Bool) throws(StorageError) -> OpaquePointer {
         guard !isClosed, !restartRequired else { throw unusableError() }
         var txn: OpaquePointer?
         let flags = readOnly ? UInt32(MDB_RDONLY) : 0
@@ -257,7 +262,7 @@ final class EnvironmentHandle: @unchecked Sendable {
     // MARK: Opening
 
     private static func openTables(_ env: OpaquePointer, _ names: [String], readOnly: Bool,
-                                   faults: LMDBFaults?) throws(LarderError) -> [String: MDB_dbi] {
+                                   faults: LMDBFaults?) throws(StorageError) -> [String: MDB_dbi] {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(env, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn), "mdb_txn_begin(open tables)")
         guard let txn else { preconditionFailure("mdb_txn_begin returned no transaction") }
@@ -283,7 +288,7 @@ final class EnvironmentHandle: @unchecked Sendable {
     /// with `ftruncate` and then writes through a shared mapping, which on a full disk kills the
     /// process with SIGBUS instead of returning an error. With the blocks allocated here, a full
     /// disk is an ENOSPC we can report.
-    private static func reserveLockFile(_ lockPath: String, readersMax: Int, faults: LMDBFaults?) throws(LarderError) {
+    private static func reserveLockFile(_ lockPath: String, readersMax: Int, faults: LMDBFaults?) throws(StorageError) {
         // LMDB's reader table on 64-bit builds: a 128-byte header, then one 64-byte slot per reader.
         let size = 64 * readersMax + 128
         let fd = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
@@ -303,14 +308,14 @@ final class EnvironmentHandle: @unchecked Sendable {
 
     /// Allocates the first pages of a new data file, so that the store's first commits (its
     /// tables, schema and policy) cannot fail with a short write.
-    private static func reserveDataFile(_ env: OpaquePointer, path: String, bytes: Int, faults: LMDBFaults?) throws(LarderError) {
+    private static func reserveDataFile(_ env: OpaquePointer, path: String, bytes: Int, faults: LMDBFaults?) throws(StorageError) {
         var fd: Int32 = -1
         guard mdb_env_get_fd(env, &fd) == MDB_SUCCESS, fd >= 0 else { return }
         let rc = faults?.fault(.reserve, table: "data.mdb") ?? posix_fallocate(fd, 0, off_t(bytes))
         try reserveCheck(rc, bytes: bytes, file: path + "/data.mdb")
     }
 
-    private static func reserveCheck(_ rc: Int32, bytes: Int, file: String) throws(LarderError) {
+    private static func reserveCheck(_ rc: Int32, bytes: Int, file: String) throws(StorageError) {
         switch rc {
         case 0:
             return
@@ -318,17 +323,12 @@ final class EnvironmentHandle: @unchecked Sendable {
             // A file system that cannot preallocate: go on without the reservation.
             return
         case ENOSPC, EDQUOT:
-            var error = LarderError(.storageUnavailable,
-                                    "The disk is full: cannot reserve \(bytes) bytes for \(file) (\(String(cString: strerror(rc)))). Free disk space and open again; nothing was created.",
-                                    failurePoint: .open)
-            error.storageCode = rc
-            throw error
+            throw StorageError(.exhausted,
+                               "The disk is full: cannot reserve \(bytes) bytes for \(file) (\(String(cString: strerror(rc)))). Free disk space and open again; nothing was created.",
+                               phase: .open, code: rc)
         default:
-            var error = LarderError(.persistenceError,
-                                    "Cannot reserve \(bytes) bytes for \(file): \(String(cString: strerror(rc))) (\(rc)).",
-                                    failurePoint: .open)
-            error.storageCode = rc
-            throw error
+            throw StorageError(.failed, "Cannot reserve \(bytes) bytes for \(file): \(String(cString: strerror(rc))) (\(rc)).",
+                               phase: .open, code: rc)
         }
     }
 
@@ -346,14 +346,14 @@ final class EnvironmentHandle: @unchecked Sendable {
 
     /// Resolves `path`, creating the directory (and missing parents) when `create`; returns the
     /// directories it created, deepest first.
-    private static func prepareDirectory(_ path: String, create: Bool) throws(LarderError) -> (String, [String]) {
-        guard !path.isEmpty else { throw LarderError(.validationFailed, "The store path is empty.", failurePoint: .open) }
+    private static func prepareDirectory(_ path: String, create: Bool) throws(StorageError) -> (String, [String]) {
+        guard !path.isEmpty else { throw StorageError(.invalidArgument, "The store path is empty.", phase: .open) }
         let files = FileManager.default
         var isDirectory: ObjCBool = false
         var createdDirectories: [String] = []
         if !files.fileExists(atPath: path, isDirectory: &isDirectory) {
             guard create else {
-                throw LarderError(.notFound, "No store at \(path).", failurePoint: .open)
+                throw StorageError(.notFound, "No store at \(path).", phase: .open)
             }
             var missing = path
             while !missing.isEmpty && missing != "/" && !files.fileExists(atPath: missing) {
@@ -366,19 +366,17 @@ final class EnvironmentHandle: @unchecked Sendable {
                 for directory in createdDirectories { rmdir(directory) }
                 let parent = (path as NSString).deletingLastPathComponent
                 if let free = freeBytes(onFileSystemOf: parent.isEmpty ? "." : parent), free < diskFullThresholdBytes {
-                    throw LarderError(.storageUnavailable, "The disk is full: cannot create the store directory \(path).",
-                                      failurePoint: .open)
+                    throw StorageError(.exhausted, "The disk is full: cannot create the store directory \(path).", phase: .open)
                 }
-                throw LarderError(.persistenceError, "Cannot create the store directory \(path): \(error.localizedDescription)",
-                                  failurePoint: .open)
+                throw StorageError(.failed, "Cannot create the store directory \(path): \(error.localizedDescription)", phase: .open)
             }
         } else if !isDirectory.boolValue {
-            throw LarderError(.validationFailed, "\(path) is not a directory.", failurePoint: .open)
+            throw StorageError(.invalidArgument, "\(path) is not a directory.", phase: .open)
         } else if !create, !files.fileExists(atPath: path + "/data.mdb") {
-            throw LarderError(.notFound, "No store at \(path) (no data.mdb).", failurePoint: .open)
+            throw StorageError(.notFound, "No store at \(path) (no data.mdb).", phase: .open)
         }
         guard let resolved = realpath(path, nil) else {
-            throw LarderError(.persistenceError, "Cannot resolve \(path): \(String(cString: strerror(errno))).", failurePoint: .open)
+            throw StorageError(.failed, "Cannot resolve \(path): \(String(cString: strerror(errno))).", phase: .open)
         }
         defer { free(resolved) }
         let resolvedPath = String(cString: resolved)
@@ -408,20 +406,5 @@ struct CreatedFiles: Sendable {
         if lock { unlink(lockPath) }
         // Only an empty directory goes: rmdir refuses anything else.
         for directory in directories { rmdir(directory) }
-    }
-}
-
-extension LarderError {
-    func with(message: String) -> LarderError {
-        var copy = self
-        copy.message = message
-        return copy
-    }
-
-    /// This error, said to have happened at `point`.
-    func at(_ point: FailurePoint) -> LarderError {
-        var copy = self
-        copy.failurePoint = point
-        return copy
     }
 }

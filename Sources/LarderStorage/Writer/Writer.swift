@@ -11,9 +11,9 @@ final class WriteRequest: @unchecked Sendable {
     private var body: ((WriteTransaction) -> Bool)?
     /// Answers the caller once the outcome is durable (or failed). `nil` means: the closure's own
     /// result stands; an error (a storage failure in its transaction, a failed commit) replaces it.
-    private let finish: (LarderError?) -> Void
+    private let finish: (StorageError?) -> Void
 
-    init(run: @escaping (WriteTransaction) -> Bool, finish: @escaping (LarderError?) -> Void) {
+    init(run: @escaping (WriteTransaction) -> Bool, finish: @escaping (StorageError?) -> Void) {
         self.body = run
         self.finish = finish
     }
@@ -23,27 +23,10 @@ final class WriteRequest: @unchecked Sendable {
         return body(txn)
     }
 
-    func complete(_ error: LarderError?) {
+    func complete(_ error: StorageError?) {
         body = nil
         finish(error)
     }
-}
-
-/// The circuit breaker of DESIGN.md section 5: after `failuresToOpen` consecutive storage
-/// failures, writes fail fast with STORAGE_UNAVAILABLE; every `probeIntervalSeconds` one write
-/// is let through as a probe, and the first success closes the breaker.
-public struct BreakerPolicy: Sendable, Hashable {
-    public var failuresToOpen: Int = 5
-    public var probeIntervalSeconds: Double = 30
-    public init(failuresToOpen: Int = 5, probeIntervalSeconds: Double = 30) {
-        self.failuresToOpen = failuresToOpen
-        self.probeIntervalSeconds = probeIntervalSeconds
-    }
-}
-
-/// The state of the write breaker, for readiness checks and metrics.
-public enum BreakerState: String, Sendable, Hashable {
-    case closed, open
 }
 
 /// The single writer: a dedicated thread that takes queued write requests, runs them in one LMDB
@@ -56,7 +39,8 @@ public enum BreakerState: String, Sendable, Hashable {
 /// one by one, each in its own transaction, so that only a request that does not fit fails.
 final class Writer: @unchecked Sendable {
     private let handle: EnvironmentHandle
-    private let breakerPolicy: BreakerPolicy
+    private let breakerPolicy: Environment.BreakerPolicy
+    private let observer: (@Sendable (StorageEvent) -> Void)?
     private let condition = Condition()
     private var queue = WriteQueue<WriteRequest>()
     private var stopping = false
@@ -66,33 +50,42 @@ final class Writer: @unchecked Sendable {
     // Breaker and counters: touched on the writer thread, read under the condition's lock.
     private var consecutiveFailures = 0
     private var breakerOpenUntil: ContinuousClock.Instant?
-    private var stats = WriterStatistics()
+    /// Set while the batch running is the breaker's probe.
+    private var probing = false
+    /// Set once a full queue was reported, until it drains below its limit.
+    private var queueFullReported = false
+    private var stats = Environment.WriterStatistics()
 
-    init(handle: EnvironmentHandle, breakerPolicy: BreakerPolicy) {
+    init(handle: EnvironmentHandle, breakerPolicy: Environment.BreakerPolicy, observer: (@Sendable (StorageEvent) -> Void)?) {
         self.handle = handle
         self.breakerPolicy = breakerPolicy
+        self.observer = observer
         let thread = Thread { [self] in self.loop() }
         thread.name = "larder.writer"
         self.thread = thread
         thread.start()
     }
 
-    /// Queues a request. Throws STORAGE_UNAVAILABLE when the queue is at its depth limit or the
-    /// writer is stopping.
-    func submit(_ request: WriteRequest) throws(LarderError) {
+    /// Queues a request. Throws ``StorageError/Kind/exhausted`` when the queue is at its depth
+    /// limit, ``StorageError/Kind/closed`` when the writer is stopping.
+    func submit(_ request: WriteRequest) throws(StorageError) {
         condition.lock()
-        defer { condition.unlock() }
         guard !stopping else {
-            throw LarderError(.storageUnavailable, "The store is closing; the write was not started.",
-                              failurePoint: .persist, retryable: false)
+            condition.unlock()
+            throw StorageError(.closed, "The store is closing; the write was not started.", phase: .write)
         }
-        guard queue.count < handle.limits.writeQueueDepthMax else {
-            throw LarderError(.storageUnavailable,
-                              "The write queue is full (\(handle.limits.writeQueueDepthMax) waiting); try again shortly.",
-                              failurePoint: .persist, retryAfterSeconds: 1)
+        let depth = handle.limits.writeQueueDepthMax
+        guard queue.count < depth else {
+            let report = !queueFullReported
+            queueFullReported = true
+            condition.unlock()
+            if report { observer?(.writeQueueFull(depth: depth)) }
+            throw StorageError(.exhausted, "The write queue is full (\(depth) waiting); try again shortly.",
+                               phase: .write, retryAfterSeconds: 1)
         }
         queue.append(request)
         condition.broadcast()
+        condition.unlock()
     }
 
     /// Finishes what is queued, then stops the thread and waits for it.
@@ -107,11 +100,11 @@ final class Writer: @unchecked Sendable {
         }
     }
 
-    var breakerState: BreakerState {
+    var breakerState: Environment.BreakerState {
         condition.withLock { breakerOpenUntil == nil ? .closed : .open }
     }
 
-    var statistics: WriterStatistics { condition.withLock { stats } }
+    var statistics: Environment.WriterStatistics { condition.withLock { stats } }
 
     /// Requests waiting for the writer (not counting the batch it is running).
     var queuedCount: Int { condition.withLock { queue.count } }
@@ -128,6 +121,7 @@ final class Writer: @unchecked Sendable {
                 break
             }
             let batch = queue.removeFirst(upTo: handle.limits.writeBatchCountMax)
+            if queue.count < handle.limits.writeQueueDepthMax { queueFullReported = false }
             condition.unlock()
             execute(batch)
         }
@@ -143,7 +137,7 @@ final class Writer: @unchecked Sendable {
         /// Its closure threw; it holds its own error and nothing of it is kept.
         case threw
         /// LMDB failed a call of its transaction: it fails with that error.
-        case broken(LarderError)
+        case broken(StorageError)
     }
 
     /// What became of one transaction.
@@ -153,17 +147,18 @@ final class Writer: @unchecked Sendable {
         /// No request had anything to keep; the transaction was aborted.
         case nothingToCommit([RequestResult])
         /// The transaction failed as a whole; nothing of it was written.
-        case failed(LarderError, [RequestResult])
+        case failed(StorageError, [RequestResult])
     }
 
     private func execute(_ batch: [WriteRequest]) {
-        if let refusal = refusal() {
+        if let refusal = refusal(requests: batch.count) {
             for request in batch { request.complete(refusal) }
             return
         }
         let started = ContinuousClock.now
         // What each caller is told: nil lets the closure's own outcome stand.
-        var answers = [LarderError?](repeating: nil, count: batch.count)
+        var answers = [StorageError?](repeating: nil, count: batch.count)
+        var events: [StorageEvent] = []
         var commits = 0, requestsCommitted = 0, failedCommits = 0
         var storageFailed = false
 
@@ -180,15 +175,19 @@ final class Writer: @unchecked Sendable {
         switch run(batch) {
         case .committed(let results):
             commits += 1
+            var kept = 0
             for (index, result) in results.enumerated() {
                 settle(index, result)
-                if case .kept = result { requestsCommitted += 1 }
+                if case .kept = result { kept += 1 }
             }
+            requestsCommitted += kept
+            events.append(.committed(requests: kept, duration: ContinuousClock.now - started))
         case .nothingToCommit(let results):
             for (index, result) in results.enumerated() { settle(index, result) }
         case .failed(let error, let results):
             failedCommits += 1
             storageFailed = true
+            events.append(.commitFailed(error, requests: batch.count))
             let retry = batch.count > 1 && !handle.restartRequired
             for (index, result) in results.enumerated() {
                 switch result {
@@ -198,16 +197,19 @@ final class Writer: @unchecked Sendable {
                         continue
                     }
                     // Its writes were lost with the batch (or it never ran): alone, it may fit.
+                    let aloneStarted = ContinuousClock.now
                     switch run([batch[index]]) {
                     case .committed:
                         commits += 1
                         requestsCommitted += 1
                         answers[index] = nil
+                        events.append(.committed(requests: 1, duration: ContinuousClock.now - aloneStarted))
                     case .nothingToCommit(let alone):
                         settle(index, alone[0])
                     case .failed(let aloneError, _):
                         failedCommits += 1
                         answers[index] = aloneError.rolledBack()
+                        events.append(.commitFailed(aloneError, requests: 1))
                     }
                 case .threw, .broken:
                     settle(index, result)
@@ -215,8 +217,10 @@ final class Writer: @unchecked Sendable {
             }
         }
         let elapsed = ContinuousClock.now - started
-        record(commits: commits, requestsCommitted: requestsCommitted, failedCommits: failedCommits,
-               storageFailed: storageFailed, elapsed: elapsed)
+        events += record(commits: commits, requestsCommitted: requestsCommitted, failedCommits: failedCommits,
+                         storageFailed: storageFailed, elapsed: elapsed)
+        // Before the callers are answered: a caller that saw its write commit finds it counted.
+        if let observer { for event in events { observer(event) } }
         for (request, answer) in zip(batch, answers) { request.complete(answer) }
     }
 
@@ -277,80 +281,77 @@ final class Writer: @unchecked Sendable {
 
     // MARK: Breaker
 
-    /// Why this batch is refused without touching LMDB, if it is.
-    private func refusal() -> LarderError? {
+    /// Why this batch of `requests` is refused without touching LMDB, if it is.
+    private func refusal(requests: Int) -> StorageError? {
         if handle.restartRequired { return handle.unusableError() }
-        return condition.withLock {
-            guard let until = breakerOpenUntil else { return nil }
+        let (refusal, event) = condition.withLock { () -> (StorageError?, StorageEvent?) in
+            guard let until = breakerOpenUntil else { return (nil, nil) }
             let now = ContinuousClock.now
             if now >= until {
                 // Half-open: let this batch through as the probe.
-                return nil
+                probing = true
+                return (nil, .breakerProbe)
             }
             let seconds = Int((until - now).components.seconds) + 1
-            stats.breakerRefusals += 1
-            return LarderError(.storageUnavailable,
-                               "Writes are paused after \(consecutiveFailures) consecutive storage failures; the next probe is in \(seconds) s.",
-                               failurePoint: .persist, retryAfterSeconds: seconds)
+            stats.breakerRefusals += requests
+            return (StorageError(.paused,
+                                 "Writes are paused after \(consecutiveFailures) consecutive storage failures; the next probe is in \(seconds) s.",
+                                 phase: .write, retryAfterSeconds: seconds),
+                    .breakerRefused(requests: requests))
         }
+        if let event { observer?(event) }
+        return refusal
     }
 
     /// Counts one batch: a commit closes the breaker; a batch in which the storage failed and
-    /// nothing committed counts as one failure, however many requests it held.
-    private func record(commits: Int, requestsCommitted: Int, failedCommits: Int, storageFailed: Bool, elapsed: Duration) {
-        condition.withLock {
+    /// nothing committed counts as one failure, however many requests it held. Returns the
+    /// breaker's change, if any, to report once the lock is released.
+    private func record(commits: Int, requestsCommitted: Int, failedCommits: Int, storageFailed: Bool,
+                        elapsed: Duration) -> [StorageEvent] {
+        condition.withLock { () -> [StorageEvent] in
+            let wasProbe = probing
+            probing = false
             stats.failedCommits += failedCommits
             if commits > 0 {
+                let wasOpen = breakerOpenUntil != nil
                 consecutiveFailures = 0
                 breakerOpenUntil = nil
                 stats.commits += commits
                 stats.requestsCommitted += requestsCommitted
                 stats.commitLatencyTotal += elapsed
-                stats.commitLatencies.record(elapsed)
+                return wasOpen ? [.breakerClosed] : []
             } else if storageFailed {
                 consecutiveFailures += 1
                 if consecutiveFailures >= breakerPolicy.failuresToOpen {
+                    let reopened = breakerOpenUntil != nil
                     breakerOpenUntil = ContinuousClock.now + .milliseconds(Int64(breakerPolicy.probeIntervalSeconds * 1_000))
+                    // Report the opening, and each failed probe; not every failure past the threshold
+                    // while no probe ran (there are none: the breaker refuses those batches).
+                    if !reopened || wasProbe {
+                        return [.breakerOpened(consecutiveFailures: consecutiveFailures,
+                                               probeAfterSeconds: breakerPolicy.probeIntervalSeconds, reopened: reopened)]
+                    }
                 }
             }
+            return []
         }
     }
 }
 
-/// What the writer has done since the environment opened.
-public struct WriterStatistics: Sendable, Hashable {
-    /// LMDB transactions committed.
-    public var commits = 0
-    /// Write requests in those transactions (greater than `commits` when group commit batches).
-    public var requestsCommitted = 0
-    /// Batches whose commit failed.
-    public var failedCommits = 0
-    /// Writes refused while the breaker was open.
-    public var breakerRefusals = 0
-    /// Time spent running and committing batches.
-    public var commitLatencyTotal: Duration = .zero
-    /// Commit latencies by bucket.
-    public var commitLatencies = LatencyHistogram()
+extension Environment {
+    /// What the writer has done since the environment opened.
+    package struct WriterStatistics: Sendable, Hashable {
+        /// LMDB transactions committed.
+        package var commits = 0
+        /// Write requests in those transactions (greater than `commits` when group commit batches).
+        package var requestsCommitted = 0
+        /// Transactions whose commit failed.
+        package var failedCommits = 0
+        /// Writes refused while the breaker was open.
+        package var breakerRefusals = 0
+        /// Time spent running and committing batches.
+        package var commitLatencyTotal: Duration = .zero
 
-    public init() {}
-}
-
-/// A fixed-bucket latency histogram (Prometheus style: cumulative upper bounds in seconds).
-public struct LatencyHistogram: Sendable, Hashable {
-    /// Upper bounds in seconds.
-    public static let boundsSeconds: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
-    /// Count per bucket (non-cumulative); the last entry counts values above every bound.
-    public private(set) var counts = [Int](repeating: 0, count: LatencyHistogram.boundsSeconds.count + 1)
-    public private(set) var count = 0
-    public private(set) var sumSeconds = 0.0
-
-    public init() {}
-
-    public mutating func record(_ duration: Duration) {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        let index = Self.boundsSeconds.firstIndex { seconds <= $0 } ?? Self.boundsSeconds.count
-        counts[index] += 1
-        count += 1
-        sumSeconds += seconds
+        package init() {}
     }
 }
