@@ -1,4 +1,5 @@
 import LarderStorage
+
 /// A page of compensation proposals, newest first.
 public struct ProposalPage: Sendable, Hashable {
     public let proposals: [CompensationProposal]
@@ -12,7 +13,7 @@ public struct ProposalPage: Sendable, Hashable {
 /// let waiting = try store.read { view in try view.compensation.proposals(state: .pending, limit: 50) }
 /// ```
 public struct CompensationReader {
-    let txn: ReadTransaction
+    let txn: TableReader
     let tables: StoreTables
 
     public static let proposalsPerPageMax = 500
@@ -100,7 +101,7 @@ extension StoreView {
 /// snapshot or inside the write. Each check answers a replay, throws CONFLICT naming what
 /// differs, or returns nil when the request is new.
 struct CompensationReplays {
-    let txn: ReadTransaction
+    let txn: TableReader
     let tables: StoreTables
 
     func proposal(id: String) throws(LarderError) -> CompensationProposal? {

@@ -1,4 +1,3 @@
-import LarderStorage
 /// How much compensation is worth: a fixed amount, or a share of an original amount with a cap.
 ///
 /// ```swift

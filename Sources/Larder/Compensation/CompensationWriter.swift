@@ -1,4 +1,5 @@
 import LarderStorage
+
 /// Compensation proposals inside a write: propose, approve, reject. Reached as `txn.compensation`.
 ///
 /// A proposal either applies at once — when it is standard (``CompensationPolicy``), a policy
@@ -12,7 +13,7 @@ import LarderStorage
 public struct CompensationWriter {
     let transaction: StoreTransaction
     private var tables: StoreTables { transaction.tables }
-    private var txn: WriteTransaction { transaction.txn }
+    private var txn: TableWriter { transaction.txn }
     private var policy: FailurePolicy { transaction.policy }
     private var actor: ActorIdentity { transaction.context.actor }
     private var replays: CompensationReplays { CompensationReplays(txn: txn, tables: tables) }
