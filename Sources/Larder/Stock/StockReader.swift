@@ -8,7 +8,7 @@ import Foundation
 /// let onHand = try store.read { view in try view.stock.quantity(of: "tomato", at: StockLocation(hub: "central", bin: "A3")) }
 /// ```
 public struct StockReader {
-    let txn: ReadTransaction
+    let txn: TableReader
     let tables: StoreTables
 
     public static let incidentsPerItemMax = 500

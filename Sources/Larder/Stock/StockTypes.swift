@@ -1,4 +1,3 @@
-import LarderStorage
 /// Where stock is kept: a hub, and optionally a bin in it.
 ///
 /// ```swift

@@ -1,4 +1,5 @@
 import LarderStorage
+
 /// Stock changes inside a write: receipts, issues, moves between locations and cycle counts, all
 /// as transfers on the item's ledger (``StockAccounts``). Reached as `txn.stock`.
 ///
@@ -9,7 +10,7 @@ import LarderStorage
 public struct StockWriter {
     let transaction: StoreTransaction
     private var tables: StoreTables { transaction.tables }
-    private var txn: WriteTransaction { transaction.txn }
+    private var txn: TableWriter { transaction.txn }
     private var reader: LedgerReader { LedgerReader(txn: txn, tables: tables) }
 
     /// Refs a movement or count may carry besides its own: an adjustment's record adds the item,
