@@ -153,7 +153,7 @@ public struct IncidentCostReport: Sendable, Hashable {
 /// Reports computed from the ledger, the incidents and the proposals in one snapshot. Reached as
 /// `view.reports`.
 public struct ReportReader {
-    let txn: ReadTransaction
+    let txn: TableReader
     let tables: StoreTables
 
     /// Incidents one report covers at most: a wider range is refused, so that one report cannot

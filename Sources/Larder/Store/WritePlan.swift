@@ -1,4 +1,5 @@
 import LarderStorage
+
 /// The writes of one domain change, decided in full before the first is made: audit records,
 /// accounts to create, planned transfers and rows, each with the audit seq it will take.
 ///
