@@ -2,7 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@_spi(Testing) import Larder
+import Larder
 import LarderAdmin
 import LarderTesting
 import NIOCore

@@ -1,5 +1,5 @@
 import Foundation
-@_spi(Testing) import Larder
+import Larder
 import LarderTesting
 import Testing
 
