@@ -35,14 +35,23 @@ extension Store {
     @discardableResult
     public func proposeCompensation(_ offer: CompensationOffer, for incidentID: String, reasonCode: String,
                                     proposalID: String? = nil, context: WriteContext) throws -> WriteOutcome<CompensationProposal> {
-        try performRecognised(context, Self.proposal(offer, for: incidentID, reasonCode: reasonCode, proposalID: proposalID, context: context))
+        try run(.propose(ProposeCompensationRequest(incidentID: incidentID, offer: offer, reasonCode: reasonCode, proposalID: proposalID),
+                     actor: context.actor), context: context)
     }
 
-    /// The async form of ``proposeCompensation(_:for:reasonCode:proposalID:context:)``.
+    /// The async form of `proposeCompensation(_:for:reasonCode:proposalID:context:)`: suspends
+    /// instead of blocking; a task cancelled before the write is queued gets `CancellationError`
+    /// and nothing is written (nothing is reserved or credited).
+    ///
+    /// ```swift
+    /// let proposal = try await store.proposeCompensation(offer, for: incident.id, reasonCode: "meal-inedible",
+    ///                                                    proposalID: "refund-4411", context: am).result
+    /// ```
     @discardableResult
     public func proposeCompensation(_ offer: CompensationOffer, for incidentID: String, reasonCode: String,
                                     proposalID: String? = nil, context: WriteContext) async throws -> WriteOutcome<CompensationProposal> {
-        try await performRecognised(context, Self.proposal(offer, for: incidentID, reasonCode: reasonCode, proposalID: proposalID, context: context))
+        try await run(.propose(ProposeCompensationRequest(incidentID: incidentID, offer: offer, reasonCode: reasonCode, proposalID: proposalID),
+                           actor: context.actor), context: context)
     }
 
     /// Approves a waiting proposal in its own write; see ``CompensationWriter/approve(_:reasonCode:)``.
@@ -58,14 +67,18 @@ extension Store {
     @discardableResult
     public func approveCompensation(_ proposalID: String, reasonCode: String? = nil,
                                     context: WriteContext) throws -> WriteOutcome<CompensationProposal> {
-        try performRecognised(context, Self.decision(proposalID, .approved, reasonCode: reasonCode, context: context))
+        try run(.decide(DecideCompensationRequest(proposalID: proposalID, verdict: .approved, reasonCode: reasonCode), context: context),
+                context: context)
     }
 
-    /// The async form of ``approveCompensation(_:reasonCode:context:)``.
+    /// The async form of `approveCompensation(_:reasonCode:context:)`: suspends instead of
+    /// blocking; a task cancelled before the write is queued gets `CancellationError` and nothing
+    /// is written.
     @discardableResult
     public func approveCompensation(_ proposalID: String, reasonCode: String? = nil,
                                     context: WriteContext) async throws -> WriteOutcome<CompensationProposal> {
-        try await performRecognised(context, Self.decision(proposalID, .approved, reasonCode: reasonCode, context: context))
+        try await run(.decide(DecideCompensationRequest(proposalID: proposalID, verdict: .approved, reasonCode: reasonCode), context: context),
+                      context: context)
     }
 
     /// Rejects a waiting proposal in its own write; see ``CompensationWriter/reject(_:reasonCode:)``.
@@ -78,51 +91,62 @@ extension Store {
     @discardableResult
     public func rejectCompensation(_ proposalID: String, reasonCode: String? = nil,
                                    context: WriteContext) throws -> WriteOutcome<CompensationProposal> {
-        try performRecognised(context, Self.decision(proposalID, .rejected, reasonCode: reasonCode, context: context))
+        try run(.decide(DecideCompensationRequest(proposalID: proposalID, verdict: .rejected, reasonCode: reasonCode), context: context),
+                context: context)
     }
 
-    /// The async form of ``rejectCompensation(_:reasonCode:context:)``.
+    /// The async form of `rejectCompensation(_:reasonCode:context:)`: suspends instead of
+    /// blocking; a task cancelled before the write is queued gets `CancellationError` and nothing
+    /// is written.
     @discardableResult
     public func rejectCompensation(_ proposalID: String, reasonCode: String? = nil,
                                    context: WriteContext) async throws -> WriteOutcome<CompensationProposal> {
-        try await performRecognised(context, Self.decision(proposalID, .rejected, reasonCode: reasonCode, context: context))
+        try await run(.decide(DecideCompensationRequest(proposalID: proposalID, verdict: .rejected, reasonCode: reasonCode), context: context),
+                      context: context)
     }
 
     /// Proposals still waiting past their deadline, by the store's clock, most overdue first.
+    ///
+    /// - throws: VALIDATION_FAILED for a limit outside 1...``CompensationReader/proposalsPerPageMax``;
+    ///   STORAGE_UNAVAILABLE when the store is closed or no reader slot is free.
     public func overdueProposals(limit: Int = CompensationReader.proposalsPerPageMax) throws -> [CompensationProposal] {
         let now = options.clock.now().unixMicros
         return try read { view in try view.compensation.overdue(atMicros: now, limit: limit) }
     }
+}
 
-    // One description of each call, shared by the sync and async forms.
-
-    private static func proposal(_ offer: CompensationOffer, for incidentID: String, reasonCode: String, proposalID: String?,
-                                 context: WriteContext) -> RecognisedWrite<ProposeCompensationRequest, CompensationProposal> {
-        RecognisedWrite(
-            request: ProposeCompensationRequest(incidentID: incidentID, offer: offer, reasonCode: reasonCode, proposalID: proposalID),
-            replayInSnapshot: { view throws(LarderError) in
-                guard let proposalID, let full = try? CompensationWriter.proposalID(chosen: proposalID, incident: incidentID),
-                      let existing = try CompensationReplays(txn: view.txn, tables: view.tables).proposal(id: full) else { return nil }
-                return try? CompensationReplays(txn: view.txn, tables: view.tables)
-                    .propose(offer, for: incidentID, reasonCode: reasonCode, by: context.actor, existing: existing)
-            },
-            body: { txn throws(LarderError) in
-                try txn.compensation.proposeOrReplay(offer, for: incidentID, reasonCode: reasonCode, proposalID: proposalID)
-            })
+extension RecognisedOperation where Request == ProposeCompensationRequest, Output == CompensationProposal {
+    static func propose(_ request: ProposeCompensationRequest, actor: ActorIdentity) -> Self {
+        Self(request: request, replayInSnapshot: { view throws(LarderError) in
+            let replays = CompensationReplays(view)
+            guard let proposalID = request.proposalID,
+                  let full = try? CompensationWriter.proposalID(chosen: proposalID, incident: request.incidentID),
+                  let existing = try replays.proposal(id: full) else { return nil }
+            return try? replays.propose(request.offer, for: request.incidentID, reasonCode: request.reasonCode, by: actor,
+                                        existing: existing)
+        }, change: { txn throws(LarderError) in
+            try txn.compensation.proposeOrReplay(request.offer, for: request.incidentID, reasonCode: request.reasonCode,
+                                                 proposalID: request.proposalID)
+        })
     }
+}
 
-    private static func decision(_ proposalID: String, _ verdict: ProposalVerdict, reasonCode: String?,
-                                 context: WriteContext) -> RecognisedWrite<DecideCompensationRequest, CompensationProposal> {
-        RecognisedWrite(
-            request: DecideCompensationRequest(proposalID: proposalID, verdict: verdict, reasonCode: reasonCode),
-            replayInSnapshot: { view throws(LarderError) in
-                let replays = CompensationReplays(txn: view.txn, tables: view.tables)
-                guard (try? WriteContext.validateIdentifier(proposalID, field: "proposal id")) != nil,
-                      let proposal = try replays.proposal(id: proposalID) else { return nil }
-                return try? replays.decision(proposal, verdict: verdict, reasonCode: reasonCode, context: context)
-            },
-            body: { txn throws(LarderError) in
-                try txn.compensation.decideOrReplay(proposalID, verdict: verdict, reasonCode: reasonCode)
-            })
+extension RecognisedOperation where Request == DecideCompensationRequest, Output == CompensationProposal {
+    static func decide(_ request: DecideCompensationRequest, context: WriteContext) -> Self {
+        Self(request: request, replayInSnapshot: { view throws(LarderError) in
+            let replays = CompensationReplays(view)
+            guard (try? WriteContext.validateIdentifier(request.proposalID, field: "proposal id")) != nil,
+                  let proposal = try replays.proposal(id: request.proposalID) else { return nil }
+            return try? replays.decision(proposal, verdict: request.verdict, reasonCode: request.reasonCode, context: context)
+        }, change: { txn throws(LarderError) in
+            try txn.compensation.decideOrReplay(request.proposalID, verdict: request.verdict, reasonCode: request.reasonCode)
+        })
+    }
+}
+
+extension CompensationReplays {
+    /// The checks, in a read snapshot.
+    init(_ view: StoreView) {
+        self.init(txn: view.txn, tables: view.tables)
     }
 }
