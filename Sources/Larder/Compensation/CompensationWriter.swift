@@ -38,6 +38,8 @@ public struct CompensationWriter {
     /// // proposal.state == .pending: 1200 cents reserved for cust-17, not spendable until approved
     /// ```
     ///
+    /// - parameter offer: what is offered: a credit, a refund, or both.
+    /// - parameter incidentID: the incident it compensates; it must not be closed.
     /// - parameter reasonCode: why it is proposed (required).
     /// - parameter proposalID: your id for it, unique within the incident: an identifier;
     ///   `p` followed by digits (alone or after the last dot) is the store's own.
