@@ -259,6 +259,18 @@ struct VerifyStateTests {
         Self.expectNamed(try built.store.verify(), .metaMismatch, table: "meta", mentioning: "the last POLICY_CHANGED record (2)", seq: 2)
     }
 
+    /// Application code may append records under Larder's event names; only records whose
+    /// payload Larder wrote are held against the state tables.
+    @Test func anApplicationRecordUnderALarderNameIsNotAState() throws {
+        let built = try Self.build()
+        try built.store.write(context(admin, "app-note")) { txn in
+            try txn.appendAudit(AuditDraft(event: .opCreditGranted, refs: [.order("4411")]))
+            try txn.appendAudit(AuditDraft(event: .ledgerTransferPosted, payload: #"{"note":"imported"}"#))
+        }
+        let report = try built.store.verify()
+        #expect(report.isIntact, "\(report.problems)")
+    }
+
     // MARK: The walk itself
 
     @Test func aChangedStateTableLeavesTheChainIntact() throws {

@@ -146,6 +146,9 @@ extension Store {
     /// print(chain.isIntact, chain.head.seq)
     /// ```
     ///
+    /// - parameter progress: called every ``verifyProgressInterval`` records and at the end.
+    /// - parameter isCancelled: asked as often as `progress` is called; once it answers true,
+    ///   the walk stops and throws `CancellationError`.
     /// - throws: `CancellationError` when cancelled; PERSISTENCE_ERROR when LMDB fails to read.
     public func verifyChain(progress: ((VerifyProgress) -> Void)? = nil, isCancelled: (() -> Bool)? = nil) throws -> VerifyReport {
         try readTables { txn in
@@ -204,6 +207,8 @@ final class Verifier {
         try verifyDecisions()
         try verifyLedger()
         try verifyIncidents()
+        try verifyCompensation()
+        try verifyStock()
         guard !cancelled else { return }
         try locateMismatches()
     }
