@@ -1,5 +1,11 @@
 import LarderStorage
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension Verifier {
     // MARK: Audit indexes
 
@@ -80,7 +86,7 @@ extension Verifier {
             scratch.keyInt64(time)
             scratch.raw(key)
             var fact = facts.fact(.decisionsByTime)
-            fact.add(bytes: scratch.bytes)
+            fact.add(bytes: scratch.buffer)
             facts.add(.decisionsByTime, .left, fact.finish()) {
                 FactOrigin(seq: seq == 0 ? nil : seq, what: "decision \(name) (time \(RFC3339.format(time)))")
             }
@@ -202,6 +208,19 @@ enum KeyText {
             }
         }
         return nil
+    }
+
+    /// Calls `body` with the text of a key that is one `str` key: in place when it holds no
+    /// escape (the usual case), else unescaped into a copy. Nil when the key is not one `str` key.
+    @inline(__always)
+    static func withText<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        let count = key.count
+        guard count >= 2, key[count - 1] == 0, key[count - 2] == 0 else { return nil }
+        let text = UnsafeRawBufferPointer(rebasing: key[..<(count - 2)])
+        if text.isEmpty || memchr(text.baseAddress!, 0, text.count) == nil { return body(text) }
+        var copy: [UInt8] = []
+        guard read(key, into: &copy) == count else { return nil }
+        return copy.withUnsafeBytes { body($0) }
     }
 
     /// The offset after the string key starting at `offset`, without copying it; nil when malformed.

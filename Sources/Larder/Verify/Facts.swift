@@ -47,22 +47,49 @@ enum FactSide {
 
 /// One fact, hashed field by field under the run's key. Both sides of a relation must feed the
 /// same fields in the same order with the same methods.
+///
+/// The hash folds 64-bit words with a multiply-fold (the 128-bit product of the state and a
+/// multiplier derived from the run's key, high half XOR low half), as fast hashes such as wyhash
+/// do: it is not a cryptographic hash, and it needs none — what a damaged store could aim at is
+/// the key, drawn afresh for every run. Fields carry their lengths, so they cannot run together.
 struct Fact {
-    private var hasher = Hasher()
+    private var state: UInt64
+    private let multiplier: UInt64
 
     init(_ relation: Relation, key: UInt64) {
-        hasher.combine(key)
-        hasher.combine(relation.rawValue)
+        multiplier = (key ^ 0xE703_7ED1_A0B4_28DB) | 1
+        state = key ^ (UInt64(relation.rawValue) &* 0x9E37_79B9_7F4A_7C15)
     }
 
-    @inline(__always) mutating func add(_ value: UInt64) { hasher.combine(value) }
-    @inline(__always) mutating func add(_ value: Int64) { hasher.combine(value) }
-    @inline(__always) mutating func add(_ flag: Bool) { hasher.combine(flag) }
+    @inline(__always) private static func fold(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let product = a.multipliedFullWidth(by: b)
+        return product.high ^ product.low
+    }
+
+    @inline(__always) private mutating func word(_ value: UInt64) {
+        state = Self.fold(state ^ value, multiplier)
+    }
+
+    @inline(__always) mutating func add(_ value: UInt64) { word(value) }
+    @inline(__always) mutating func add(_ value: Int64) { word(UInt64(bitPattern: value)) }
+    @inline(__always) mutating func add(_ flag: Bool) { word(flag ? 0x5151 : 0xA0A0) }
 
     /// Bytes, behind their length (so that fields cannot run into each other).
     @inline(__always) mutating func add(bytes: UnsafeRawBufferPointer) {
-        hasher.combine(bytes.count)
-        hasher.combine(bytes: bytes)
+        let count = bytes.count
+        word(UInt64(count) | 0xB000_0000_0000_0000)
+        var offset = 0
+        while offset + 8 <= count {
+            word(bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            offset += 8
+        }
+        if offset < count {
+            var tail: UInt64 = 0
+            withUnsafeMutableBytes(of: &tail) { buffer in
+                buffer.baseAddress!.copyMemory(from: bytes.baseAddress! + offset, byteCount: count - offset)
+            }
+            word(tail)
+        }
     }
 
     @inline(__always) mutating func add(bytes: [UInt8]) {
@@ -76,19 +103,19 @@ struct Fact {
 
     @inline(__always) mutating func add(optional bytes: UnsafeRawBufferPointer?) {
         if let bytes {
-            hasher.combine(UInt8(1))
+            word(1)
             add(bytes: bytes)
         } else {
-            hasher.combine(UInt8(0))
+            word(0)
         }
     }
 
     mutating func add(optional text: String?) {
         if let text {
-            hasher.combine(UInt8(1))
+            word(1)
             add(text)
         } else {
-            hasher.combine(UInt8(0))
+            word(0)
         }
     }
 
@@ -101,7 +128,7 @@ struct Fact {
         }
     }
 
-    @inline(__always) func finish() -> UInt64 { UInt64(bitPattern: Int64(hasher.finalize())) }
+    @inline(__always) func finish() -> UInt64 { Self.fold(state ^ 0x8BB8_4B93_962E_ACC9, multiplier ^ 0x4B33_A62E_D433_D4A3) }
 }
 
 /// Where a fact came from, for the problem that names it.
@@ -123,12 +150,12 @@ final class FactBook {
 
     /// The run's key: fresh for every verify.
     let key: UInt64
-    private(set) var mode = Mode.summing
+    @exclusivity(unchecked) private(set) var mode = Mode.summing
     /// Set while a walk runs for another purpose than facts (naming a missing decision).
-    var isPaused = false
-    private var sumDifference: [UInt64]
-    private var countDifference: [Int]
-    private(set) var leftCounts: [Int]
+    @exclusivity(unchecked) var isPaused = false
+    // Touched for every fact: no dynamic exclusivity checks (one thread, no reentrancy).
+    @exclusivity(unchecked) private var sumDifference: [UInt64]
+    @exclusivity(unchecked) private var countDifference: [Int]
 
     /// Relations being located, by raw value.
     private var locating: [Bool]
@@ -154,7 +181,6 @@ final class FactBook {
         key = generator.next()
         sumDifference = Array(repeating: 0, count: Relation.allCases.count)
         countDifference = Array(repeating: 0, count: Relation.allCases.count)
-        leftCounts = Array(repeating: 0, count: Relation.allCases.count)
         locating = Array(repeating: false, count: Relation.allCases.count)
     }
 
@@ -170,7 +196,6 @@ final class FactBook {
             if side == .left {
                 sumDifference[index] &+= hash
                 countDifference[index] += 1
-                leftCounts[index] += 1
             } else {
                 sumDifference[index] &-= hash
                 countDifference[index] -= 1

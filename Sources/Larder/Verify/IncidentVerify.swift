@@ -102,7 +102,7 @@ extension Verifier {
             scratch.keyInt64(incident.createdAtMicros)
             scratch.keyString(id)
             var fact = facts.fact(.incidentIndex)
-            fact.add(bytes: scratch.bytes)
+            fact.add(bytes: scratch.buffer)
             facts.add(.incidentIndex, .left, fact.finish()) { FactOrigin(seq: nil, what: "incident \(id)'s \(dimension) entry") }
         }
     }

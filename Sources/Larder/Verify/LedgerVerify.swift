@@ -100,20 +100,20 @@ extension Verifier {
             walker.ledger = Array(ledger)
             let code = try reader.u16()
             flags = AccountFlags(rawValue: try reader.u16())
-            var refs = RefList()
-            try refs.add(stored: &reader)
+            let refsOffset = try reader.refs()
             let created = try reader.i64()
             let seq = try reader.u64()
             try reader.expectEnd()
             // The account as its LEDGER_ACCOUNT_CREATED record tells it.
-            refs.add(kind: Self.accountKind, id: id)
             var fact = facts.fact(.accountRecords)
             fact.add(seq)
             fact.add(created)
             fact.add(optional: UnsafeRawBufferPointer?.none)
             fact.add(optional: UnsafeRawBufferPointer?.none)
             fact.add(optional: UnsafeRawBufferPointer?.none)
-            refs.addSorted(to: &fact)
+            Self.accountKind.withUnsafeBytes { kind in
+                id.withUnsafeBytes { id in RefMerge.add(row: value, refsAt: refsOffset, extra: [(kind, id)], to: &fact) }
+            }
             scratch.reset()
             scratch.raw("{\"account_id\":")
             id.withUnsafeBytes { scratch.jsonString($0) }
@@ -127,7 +127,7 @@ extension Verifier {
                 scratch.jsonString(flag)
             }
             scratch.raw("]}")
-            fact.add(bytes: scratch.bytes)
+            fact.add(bytes: scratch.buffer)
             facts.add(.accountRecords, .right, fact.finish()) {
                 FactOrigin(seq: seq, what: "account \(name) (created by seq \(seq))")
             }
@@ -148,8 +148,8 @@ extension Verifier {
                 continue
             }
             let seq = UInt64(bigEndian: entryKey.loadUnaligned(fromByteOffset: key.count, as: UInt64.self))
-            balance = historyEntry(key: entryKey, value: history.value, account: name, accountKey: key, seq: seq,
-                                   flags: flags, ledger: walker.ledger, before: balance)
+            balance = historyEntry(value: history.value, account: name, accountText: id, seq: seq, flags: flags,
+                                   ledger: walker.ledger, before: balance)
             if !muted { report.otherRecordsChecked += 1 }
             guard tick("ledger accounts", walker.historyDone, walker.total) else { return }
             _ = try history.next(mapError: { LarderError($0) })
@@ -185,12 +185,10 @@ extension Verifier {
 
     /// One history entry: decoded, checked against the balance before it, and its facts. Returns
     /// the balance after it (as stored, so that one bad entry is reported once).
-    private func historyEntry(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, account: String,
-                              accountKey: UnsafeRawBufferPointer, seq: UInt64, flags: AccountFlags, ledger: [UInt8],
-                              before: Balance) -> Balance {
+    private func historyEntry(value: UnsafeRawBufferPointer, account: String, accountText: [UInt8], seq: UInt64,
+                              flags: AccountFlags, ledger: [UInt8], before: Balance) -> Balance {
         let table = StoreTables.ledgerHistoryName
         let transferID: UnsafeRawBufferPointer, kindText: UnsafeRawBufferPointer, isDebit: Bool, amount: UInt64, after: Balance
-        let prefixEnd: Int
         do throws(Malformed) {
             var reader = InPlaceReader(value)
             transferID = try reader.string()
@@ -199,7 +197,6 @@ extension Verifier {
             guard side <= 1 else { throw Malformed(detail: "isDebit is \(side)") }
             isDebit = side == 1
             amount = try reader.u64()
-            prefixEnd = reader.offset
             after = Self.balance(try reader.raw(32))
             try reader.expectEnd()
         } catch {
@@ -209,13 +206,17 @@ extension Verifier {
         let transfer = InPlace.text(transferID)
         // The entry as its transfer's side says it should be.
         var fact = facts.fact(.historyEntries)
-        fact.add(bytes: key)
-        fact.add(bytes: UnsafeRawBufferPointer(rebasing: value[..<prefixEnd]))
+        accountText.withUnsafeBytes { fact.add(bytes: $0) }
+        fact.add(seq)
+        fact.add(bytes: transferID)
+        fact.add(bytes: kindText)
+        fact.add(isDebit)
+        fact.add(amount)
         ledger.withUnsafeBytes { fact.add(bytes: $0) }
         facts.add(.historyEntries, .right, fact.finish()) {
             FactOrigin(seq: seq, what: "the history entry of account \(account) at seq \(seq) (transfer \(transfer), \(isDebit ? "debit" : "credit") \(amount))")
         }
-        guard let kind = TransferKind(rawValue: InPlace.text(kindText)) else {
+        guard let kind = Self.transferKind(kindText) else {
             problem(.ledgerMismatch, seq: seq, table: table, "account \(account): the history entry at seq \(seq) has kind \(InPlace.text(kindText))")
             return after
         }
@@ -239,7 +240,7 @@ extension Verifier {
             follows = follows && pending.1 < pending.0 && (kind == .postPending ? postedAdds(amount) && amount <= released
                                                                                  : amount == 0 && posted.0 == posted.1)
             var fact = facts.fact(.releases)
-            fact.add(bytes: accountKey)
+            accountText.withUnsafeBytes { fact.add(bytes: $0) }
             fact.add(bytes: transferID)
             fact.add(isDebit)
             fact.add(released)
@@ -281,8 +282,6 @@ extension Verifier {
     private func walkTransfers() throws(LarderError) {
         let total = try txn.statistics(tables.ledgerTransfers).entries
         var done = 0
-        var id: [UInt8] = []
-        var refs = RefList()
         try txn.withBytesCursor(tables.ledgerResolutions) { (resolutions: BytesCursor) throws(LarderError) in
             _ = try resolutions.first(mapError: { LarderError($0) })
             func orphans(before key: UnsafeRawBufferPointer?) throws(LarderError) {
@@ -304,7 +303,11 @@ extension Verifier {
                 } else {
                     resolution = nil
                 }
-                transfer(key: key, value: value, resolution: resolution, id: &id, refs: &refs)
+                let decoded = KeyText.withText(key) { id in transfer(id: id, value: value, resolution: resolution) }
+                if decoded == nil {
+                    problem(.ledgerMismatch, seq: nil, table: StoreTables.ledgerTransfersName,
+                            "a transfer key is not a string key: \(Array(key).hexString)")
+                }
                 if resolution != nil { _ = try resolutions.next(mapError: { LarderError($0) }) }
                 return tick("ledger transfers", done, total)
             }
@@ -315,185 +318,189 @@ extension Verifier {
         tick("ledger transfers", done, total, force: true)
     }
 
-    private func transfer(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, resolution: UnsafeRawBufferPointer?,
-                          id: inout [UInt8], refs: inout RefList) {
+    /// The kind a transfer, history entry or resolution names.
+    static func transferKind(_ text: UnsafeRawBufferPointer) -> TransferKind? {
+        for (name, kind) in kindNames where InPlace.equal(text, name) { return kind }
+        return nil
+    }
+
+    private static let kindNames: [([UInt8], TransferKind)] =
+        [TransferKind.single, .pending, .postPending, .voidPending, .reversal].map { (Array($0.rawValue.utf8), $0) }
+
+    private func transfer(id: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, resolution: UnsafeRawBufferPointer?) {
         let table = StoreTables.ledgerTransfersName
-        guard KeyText.read(key, into: &id) == key.count else {
-            problem(.ledgerMismatch, seq: nil, table: table, "a transfer key is not a string key: \(Array(key).hexString)")
-            return
-        }
-        let name = InPlace.text(id.withUnsafeBytes { $0 })
-        let kind: TransferKind, debit: UnsafeRawBufferPointer, credit: UnsafeRawBufferPointer, amount: UInt64
-        let ledger: UnsafeRawBufferPointer, code: UInt16, target: UnsafeRawBufferPointer?, time: Int64, seq: UInt64
-        refs.reset()
+        func name() -> String { InPlace.text(id) }
+        let kind: TransferKind, kindText: UnsafeRawBufferPointer, debit: UnsafeRawBufferPointer, credit: UnsafeRawBufferPointer
+        let amount: UInt64, ledger: UnsafeRawBufferPointer, code: UInt16, refsOffset: Int, target: UnsafeRawBufferPointer?
+        let time: Int64, seq: UInt64
         do throws(Malformed) {
             var reader = InPlaceReader(value)
             guard try reader.u8() == 1 else { throw Malformed(detail: "format version") }
-            let kindText = try reader.string()
-            guard let known = TransferKind(rawValue: InPlace.text(kindText)) else { throw Malformed(detail: "kind \(InPlace.text(kindText))") }
+            kindText = try reader.string()
+            guard let known = Self.transferKind(kindText) else { throw Malformed(detail: "kind \(InPlace.text(kindText))") }
             kind = known
             debit = try reader.string()
             credit = try reader.string()
             amount = try reader.u64()
             ledger = try reader.string()
             code = try reader.u16()
-            try refs.add(stored: &reader)
+            refsOffset = try reader.refs()
             target = try reader.optionalString()
             time = try reader.i64()
             seq = try reader.u64()
             try reader.expectEnd()
         } catch {
-            problem(.ledgerMismatch, seq: nil, table: table, "transfer \(name) cannot be decoded: \(error.detail)")
+            problem(.ledgerMismatch, seq: nil, table: table, "transfer \(name()) cannot be decoded: \(error.detail)")
             return
         }
-        let kindName = kind.rawValue
         if (target == nil) != (kind == .single || kind == .pending) {
             problem(.ledgerMismatch, seq: seq, table: table,
-                    "transfer \(name) (\(kindName)) \(target == nil ? "names no target" : "names a target")")
+                    "transfer \(name()) (\(kind.rawValue)) \(target == nil ? "names no target" : "names a target")")
         }
 
-        // The transfer as its audit record tells it.
-        id.withUnsafeBytes { id in
-            refs.add(kind: Self.transferKind, id: id)
-            refs.add(kind: Self.accountKind, id: debit)
-            refs.add(kind: Self.accountKind, id: credit)
-            if let target { refs.add(kind: Self.transferKind, id: target) }
-            var fact = facts.fact(.transferRecords)
+        // The transfer as its audit record tells it: seq, time, event, refs, payload.
+        var fact = facts.fact(.transferRecords)
+        fact.add(seq)
+        fact.add(time)
+        Self.eventNames[kind]!.withUnsafeBytes { fact.add(bytes: $0) }
+        fact.add(optional: UnsafeRawBufferPointer?.none)
+        fact.add(optional: UnsafeRawBufferPointer?.none)
+        fact.add(optional: UnsafeRawBufferPointer?.none)
+        Self.accountKind.withUnsafeBytes { accountKind in
+            Self.transferKind.withUnsafeBytes { transferKind in
+                extraRefs.removeAll(keepingCapacity: true)
+                extraRefs.append((transferKind, id))
+                extraRefs.append((accountKind, debit))
+                extraRefs.append((accountKind, credit))
+                if let target { extraRefs.append((transferKind, target)) }
+                RefMerge.sortUnique(&extraRefs)
+                RefMerge.add(row: value, refsAt: refsOffset, extra: extraRefs, to: &fact)
+            }
+        }
+        scratch.reset()
+        scratch.raw(Self.payloadTransferID)
+        scratch.jsonString(id)
+        scratch.raw(Self.payloadKind)
+        scratch.raw(kindText)
+        scratch.raw(Self.payloadDebit)
+        scratch.jsonString(debit)
+        scratch.raw(Self.payloadCredit)
+        scratch.jsonString(credit)
+        scratch.raw(Self.payloadAmount)
+        scratch.decimal(amount)
+        scratch.raw(Self.payloadLedger)
+        scratch.jsonString(ledger)
+        scratch.raw(Self.payloadCode)
+        scratch.decimal(UInt64(code))
+        scratch.raw(Self.payloadTarget)
+        if let target { scratch.jsonString(target) } else { scratch.raw(Self.payloadNull) }
+        scratch.byte(0x7D)
+        fact.add(bytes: scratch.buffer)
+        facts.add(.transferRecords, .right, fact.finish()) {
+            FactOrigin(seq: seq, what: "transfer \(name()) (recorded at seq \(seq))")
+        }
+
+        // Its two history entries.
+        let historyAmount = kind == .voidPending ? 0 : amount
+        for (account, isDebit) in [(debit, true), (credit, false)] {
+            var fact = facts.fact(.historyEntries)
+            fact.add(bytes: account)
             fact.add(seq)
-            fact.add(time)
-            fact.add(bytes: Self.eventNames[kind]!)
-            fact.add(optional: UnsafeRawBufferPointer?.none)
-            fact.add(optional: UnsafeRawBufferPointer?.none)
-            fact.add(optional: UnsafeRawBufferPointer?.none)
-            refs.addSorted(to: &fact)
-            scratch.reset()
-            scratch.raw("{\"transfer_id\":")
-            scratch.jsonString(id)
-            scratch.raw(",\"kind\":\"")
-            scratch.raw(kindName)
-            scratch.raw("\",\"debit_account\":")
-            scratch.jsonString(debit)
-            scratch.raw(",\"credit_account\":")
-            scratch.jsonString(credit)
-            scratch.raw(",\"amount\":")
-            scratch.decimal(amount)
-            scratch.raw(",\"ledger\":")
-            scratch.jsonString(ledger)
-            scratch.raw(",\"code\":")
-            scratch.decimal(UInt64(code))
-            scratch.raw(",\"target\":")
-            if let target { scratch.jsonString(target) } else { scratch.raw("null") }
-            scratch.raw("}")
-            fact.add(bytes: scratch.bytes)
-            facts.add(.transferRecords, .right, fact.finish()) {
-                FactOrigin(seq: seq, what: "transfer \(name) (recorded at seq \(seq))")
+            fact.add(bytes: id)
+            fact.add(bytes: kindText)
+            fact.add(isDebit)
+            fact.add(historyAmount)
+            fact.add(bytes: ledger)
+            facts.add(.historyEntries, .left, fact.finish()) {
+                FactOrigin(seq: seq, what: "transfer \(name())'s \(isDebit ? "debit" : "credit") side on \(InPlace.text(account)) at seq \(seq) (on ledger \(InPlace.text(ledger)))")
             }
+        }
 
-            // Its two history entries.
-            let historyAmount = kind == .voidPending ? 0 : amount
-            for (account, isDebit) in [(debit, true), (credit, false)] {
-                var fact = facts.fact(.historyEntries)
-                scratch.reset()
-                scratch.keyString(account)
-                scratch.bigEndian(seq)
-                fact.add(bytes: scratch.bytes)
-                scratch.reset()
-                scratch.bigEndian32(UInt32(id.count))
-                scratch.raw(id)
-                scratch.bigEndian32(UInt32(kindName.utf8.count))
-                scratch.raw(kindName)
-                scratch.bytes.append(isDebit ? 1 : 0)
-                scratch.bigEndian(historyAmount)
-                fact.add(bytes: scratch.bytes)
-                fact.add(bytes: ledger)
-                facts.add(.historyEntries, .left, fact.finish()) {
-                    FactOrigin(seq: seq, what: "transfer \(name)'s \(isDebit ? "debit" : "credit") side on \(InPlace.text(account)) at seq \(seq) (on ledger \(InPlace.text(ledger)))")
-                }
-            }
-
-            // A post, void or reversal: the resolution of its target, with the target's shape.
-            if let target {
-                var fact = facts.fact(.resolutions)
-                scratch.reset()
-                scratch.keyString(target)
-                fact.add(bytes: scratch.bytes)
-                scratch.reset()
-                scratch.bigEndian32(UInt32(kindName.utf8.count))
-                scratch.raw(kindName)
-                scratch.bigEndian32(UInt32(id.count))
-                scratch.raw(id)
-                fact.add(bytes: scratch.bytes)
-                facts.add(.resolutions, .left, fact.finish()) {
-                    FactOrigin(seq: seq, what: "\(kindName) \(name) of transfer \(InPlace.text(target))")
-                }
-                var shape = facts.fact(.resolutionShapes)
-                shape.add(bytes: id)
-                shape.add(kindName)
-                shape.add(bytes: debit)
-                shape.add(bytes: credit)
-                shape.add(kind == .postPending ? 0 : amount)
-                facts.add(.resolutionShapes, .right, shape.finish()) {
-                    FactOrigin(seq: seq, what: "\(kindName) \(name) (\(InPlace.text(debit)) → \(InPlace.text(credit)), \(amount))")
-                }
-            }
-
-            // Resolved itself: by a transfer that may act on it, which takes what it gives.
-            guard let resolution else { return }
-            let resolvedKind: TransferKind, by: UnsafeRawBufferPointer
-            do throws(Malformed) {
-                var reader = InPlaceReader(resolution)
-                let text = try reader.string()
-                guard let known = TransferKind(rawValue: InPlace.text(text)) else { throw Malformed(detail: "kind \(InPlace.text(text))") }
-                resolvedKind = known
-                by = try reader.string()
-                try reader.expectEnd()
-            } catch {
-                problem(.ledgerMismatch, seq: nil, table: StoreTables.ledgerResolutionsName,
-                        "the resolution of \(name) cannot be decoded: \(error.detail)")
-                return
-            }
-            var resolutionFact = facts.fact(.resolutions)
-            resolutionFact.add(bytes: key)
-            resolutionFact.add(bytes: resolution)
-            facts.add(.resolutions, .right, resolutionFact.finish()) {
-                FactOrigin(seq: nil, what: "the resolution of \(name) by \(resolvedKind.rawValue) \(InPlace.text(by))")
-            }
-            let allowed: Set<TransferKind> = switch resolvedKind {
-            case .reversal: [.single, .postPending]
-            case .postPending, .voidPending: [.pending]
-            case .single, .pending: []
-            }
-            guard allowed.contains(kind) else {
-                problem(.ledgerMismatch, seq: seq, table: StoreTables.ledgerResolutionsName,
-                        "transfer \(name) (\(kindName)) is recorded as resolved by \(resolvedKind.rawValue) \(InPlace.text(by)), which cannot act on it")
-                return
+        // A post, void or reversal: the resolution of its target, with the target's shape.
+        if let target {
+            var fact = facts.fact(.resolutions)
+            fact.add(bytes: target)
+            fact.add(bytes: kindText)
+            fact.add(bytes: id)
+            facts.add(.resolutions, .left, fact.finish()) {
+                FactOrigin(seq: seq, what: "\(kind.rawValue) \(name()) of transfer \(InPlace.text(target))")
             }
             var shape = facts.fact(.resolutionShapes)
-            shape.add(bytes: by)
-            shape.add(resolvedKind.rawValue)
-            // A reversal moves the amount back; a post or void uses the pending transfer's accounts.
-            shape.add(bytes: resolvedKind == .reversal ? credit : debit)
-            shape.add(bytes: resolvedKind == .reversal ? debit : credit)
-            shape.add(resolvedKind == .postPending ? 0 : amount)
-            facts.add(.resolutionShapes, .left, shape.finish()) {
-                FactOrigin(seq: seq, what: "transfer \(name), resolved by \(resolvedKind.rawValue) \(InPlace.text(by))")
+            shape.add(bytes: id)
+            shape.add(bytes: kindText)
+            shape.add(bytes: debit)
+            shape.add(bytes: credit)
+            shape.add(kind == .postPending ? 0 : amount)
+            facts.add(.resolutionShapes, .right, shape.finish()) {
+                FactOrigin(seq: seq, what: "\(kind.rawValue) \(name()) (\(InPlace.text(debit)) → \(InPlace.text(credit)), \(amount))")
             }
-            if resolvedKind != .reversal {
-                for (account, isDebit) in [(debit, true), (credit, false)] {
-                    var fact = facts.fact(.releases)
-                    scratch.reset()
-                    scratch.keyString(account)
-                    fact.add(bytes: scratch.bytes)
-                    fact.add(bytes: by)
-                    fact.add(isDebit)
-                    fact.add(amount)
-                    facts.add(.releases, .left, fact.finish()) {
-                        FactOrigin(seq: seq, what: "pending transfer \(name)'s \(amount) on \(InPlace.text(account)), released by \(resolvedKind.rawValue) \(InPlace.text(by))")
-                    }
+        }
+
+        // Resolved itself: by a transfer that may act on it, which takes what it gives.
+        guard let resolution else { return }
+        let resolvedKind: TransferKind, resolvedText: UnsafeRawBufferPointer, by: UnsafeRawBufferPointer
+        do throws(Malformed) {
+            var reader = InPlaceReader(resolution)
+            resolvedText = try reader.string()
+            guard let known = Self.transferKind(resolvedText) else { throw Malformed(detail: "kind \(InPlace.text(resolvedText))") }
+            resolvedKind = known
+            by = try reader.string()
+            try reader.expectEnd()
+        } catch {
+            problem(.ledgerMismatch, seq: nil, table: StoreTables.ledgerResolutionsName,
+                    "the resolution of \(name()) cannot be decoded: \(error.detail)")
+            return
+        }
+        var resolutionFact = facts.fact(.resolutions)
+        resolutionFact.add(bytes: id)
+        resolutionFact.add(bytes: resolvedText)
+        resolutionFact.add(bytes: by)
+        facts.add(.resolutions, .right, resolutionFact.finish()) {
+            FactOrigin(seq: nil, what: "the resolution of \(name()) by \(resolvedKind.rawValue) \(InPlace.text(by))")
+        }
+        let allowed: Set<TransferKind> = switch resolvedKind {
+        case .reversal: [.single, .postPending]
+        case .postPending, .voidPending: [.pending]
+        case .single, .pending: []
+        }
+        guard allowed.contains(kind) else {
+            problem(.ledgerMismatch, seq: seq, table: StoreTables.ledgerResolutionsName,
+                    "transfer \(name()) (\(kind.rawValue)) is recorded as resolved by \(resolvedKind.rawValue) \(InPlace.text(by)), which cannot act on it")
+            return
+        }
+        var shape = facts.fact(.resolutionShapes)
+        shape.add(bytes: by)
+        shape.add(bytes: resolvedText)
+        // A reversal moves the amount back; a post or void uses the pending transfer's accounts.
+        shape.add(bytes: resolvedKind == .reversal ? credit : debit)
+        shape.add(bytes: resolvedKind == .reversal ? debit : credit)
+        shape.add(resolvedKind == .postPending ? 0 : amount)
+        facts.add(.resolutionShapes, .left, shape.finish()) {
+            FactOrigin(seq: seq, what: "transfer \(name()), resolved by \(resolvedKind.rawValue) \(InPlace.text(by))")
+        }
+        if resolvedKind != .reversal {
+            for (account, isDebit) in [(debit, true), (credit, false)] {
+                var fact = facts.fact(.releases)
+                fact.add(bytes: account)
+                fact.add(bytes: by)
+                fact.add(isDebit)
+                fact.add(amount)
+                facts.add(.releases, .left, fact.finish()) {
+                    FactOrigin(seq: seq, what: "pending transfer \(name())'s \(amount) on \(InPlace.text(account)), released by \(resolvedKind.rawValue) \(InPlace.text(by))")
                 }
             }
         }
     }
+
+    private static let payloadTransferID = Array(#"{"transfer_id":"#.utf8)
+    private static let payloadKind = Array(#","kind":""#.utf8)
+    private static let payloadDebit = Array(#"","debit_account":"#.utf8)
+    private static let payloadCredit = Array(#","credit_account":"#.utf8)
+    private static let payloadAmount = Array(#","amount":"#.utf8)
+    private static let payloadLedger = Array(#","ledger":"#.utf8)
+    private static let payloadCode = Array(#","code":"#.utf8)
+    private static let payloadTarget = Array(#","target":"#.utf8)
+    private static let payloadNull = Array("null".utf8)
 
     /// The audit event each transfer kind is recorded with.
     static let eventNames: [TransferKind: [UInt8]] = [

@@ -139,7 +139,7 @@ extension Verifier {
         scratch.keyString(fields.requestID)
         scratch.bigEndian(seq)
         var fact = facts.fact(.auditByRequest)
-        fact.add(bytes: scratch.bytes)
+        fact.add(bytes: scratch.buffer)
         facts.add(.auditByRequest, .left, fact.finish()) {
             FactOrigin(seq: seq, what: "record \(seq) (request \(InPlace.text(fields.requestID)))")
         }
@@ -149,7 +149,7 @@ extension Verifier {
             scratch.keyString(id)
             scratch.bigEndian(seq)
             var fact = facts.fact(.auditByRef)
-            fact.add(bytes: scratch.bytes)
+            fact.add(bytes: scratch.buffer)
             facts.add(.auditByRef, .left, fact.finish()) {
                 FactOrigin(seq: seq, what: "record \(seq) (ref \(InPlace.text(kind)):\(InPlace.text(id)))")
             }
@@ -158,7 +158,7 @@ extension Verifier {
         scratch.keyInt64(fields.timeMicros)
         scratch.bigEndian(seq)
         fact = facts.fact(.auditByTime)
-        fact.add(bytes: scratch.bytes)
+        fact.add(bytes: scratch.buffer)
         facts.add(.auditByTime, .left, fact.finish()) {
             FactOrigin(seq: seq, what: "record \(seq) (time \(RFC3339.format(fields.timeMicros)))")
         }

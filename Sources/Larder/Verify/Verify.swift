@@ -172,25 +172,28 @@ final class Verifier {
     let tables: StoreTables
     let progress: ((VerifyProgress) -> Void)?
     let isCancelled: (() -> Bool)?
-    var report = VerifyReport()
+    // The walks touch these for every row: no dynamic exclusivity checks (one thread, and no
+    // walk reenters another's access).
+    @exclusivity(unchecked) var report = VerifyReport()
     let facts = FactBook()
     /// Set while a walk runs again to name facts: its own checks were reported the first time.
-    var muted = false
-    private(set) var cancelled = false
+    @exclusivity(unchecked) var muted = false
+    @exclusivity(unchecked) private(set) var cancelled = false
     /// Set while the log is walked again to name a write whose decision is missing.
-    var locatingDecisions = false
-    var scratch = ScratchBytes()
-    var refScratch = ScratchBytes()
+    @exclusivity(unchecked) var locatingDecisions = false
+    let scratch = ScratchBytes()
+    /// The refs a transfer's record adds, reused for every transfer.
+    @exclusivity(unchecked) var extraRefs: [RefMerge.Ref] = []
 
     // What the chain walk learned about decisions and meta.
     /// Writes that made a decision (runs of records with one decisionID, requestID and time).
-    var decisionWrites = 0
+    @exclusivity(unchecked) var decisionWrites = 0
     /// Decisions removed, by the `purged` counts of `DECISIONS_PURGED` records.
-    var decisionsPurged: UInt64 = 0
+    @exclusivity(unchecked) var decisionsPurged: UInt64 = 0
     /// `DECISIONS_PURGED` records: seq and cutoff. Purges are rare administrative writes.
-    var purges: [(seq: UInt64, cutoffMicros: Int64?)] = []
+    @exclusivity(unchecked) var purges: [(seq: UInt64, cutoffMicros: Int64?)] = []
     /// The `policy_sha256` of the last `POLICY_CHANGED` record, and its seq.
-    var lastPolicy: (seq: UInt64, sha256: [UInt8]?)?
+    @exclusivity(unchecked) var lastPolicy: (seq: UInt64, sha256: [UInt8]?)?
 
     init(txn: TableReader, tables: StoreTables, progress: ((VerifyProgress) -> Void)?, isCancelled: (() -> Bool)?) {
         self.txn = txn

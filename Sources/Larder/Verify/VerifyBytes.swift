@@ -20,6 +20,9 @@ struct InPlaceReader {
 
     var isAtEnd: Bool { offset == bytes.count }
 
+    /// Moves to `offset` (for a second pass over fields read before).
+    mutating func skip(to offset: Int) { self.offset = offset }
+
     @inline(__always) private func need(_ count: Int) throws(Malformed) {
         guard count >= 0, bytes.count - offset >= count else {
             throw Malformed(detail: "needed \(count) bytes at offset \(offset), \(bytes.count - offset) left")
@@ -74,6 +77,21 @@ struct InPlaceReader {
         case 1: return try string()
         case let flag: throw Malformed(detail: "an optional's presence flag is \(flag)")
         }
+    }
+
+    /// A `refs` field (count, then kind and id of each): checked like ``string()``, skipped.
+    /// Returns its offset, for ``RefMerge``.
+    mutating func refs() throws(Malformed) -> Int {
+        let start = offset
+        let count = try u32()
+        guard count <= UInt32(AuditDraft.refsCountMax) else { throw Malformed(detail: "\(count) refs") }
+        for _ in 0..<(count * 2) { _ = try string() }
+        return start
+    }
+
+    /// A length-prefixed string already checked by an earlier pass: not checked again.
+    @inline(__always) mutating func checkedString() throws(Malformed) -> UnsafeRawBufferPointer {
+        try raw(Int(try u32()))
     }
 
     /// A length-prefixed blob.
@@ -155,83 +173,130 @@ enum InPlace {
 
 /// Builds encoded keys (docs/FORMAT.md section 2.2) and JSON texts into a reused buffer, so that
 /// verify can compare what a table should hold with what it holds without an allocation per row.
-struct ScratchBytes {
-    var bytes: [UInt8] = []
+/// One per verify run, used by one thread.
+final class ScratchBytes {
+    private var storage: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private var capacity: Int
+    @exclusivity(unchecked) private(set) var count = 0
 
-    init(capacity: Int = 512) { bytes.reserveCapacity(capacity) }
+    init(capacity: Int = 4_096) {
+        self.capacity = capacity
+        storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+    }
 
-    mutating func reset() { bytes.removeAll(keepingCapacity: true) }
+    deinit { storage.deallocate() }
+
+    /// The bytes built so far; valid until the next change.
+    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: storage, count: count) }
+
+    /// A copy of the bytes built so far.
+    var bytes: [UInt8] { Array(buffer) }
+
+    @inline(__always) func reset() { count = 0 }
+
+    @inline(__always) private func reserve(_ more: Int) {
+        guard count + more > capacity else { return }
+        let grown = max(capacity * 2, count + more)
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: grown, alignment: 8)
+        bigger.copyMemory(from: storage, byteCount: count)
+        storage.deallocate()
+        storage = bigger
+        capacity = grown
+    }
+
+    @inline(__always) func byte(_ value: UInt8) {
+        reserve(1)
+        storage.storeBytes(of: value, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    @inline(__always) func raw(_ text: UnsafeRawBufferPointer) {
+        guard !text.isEmpty else { return }
+        reserve(text.count)
+        (storage + count).copyMemory(from: text.baseAddress!, byteCount: text.count)
+        count += text.count
+    }
+
+    func raw(_ text: String) {
+        var text = text
+        text.withUTF8 { raw(UnsafeRawBufferPointer($0)) }
+    }
+
+    @inline(__always) func raw(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw($0) }
+    }
 
     // MARK: Keys
 
     /// A `str` key: 0x00 escaped as 0x00 0xFF, then 0x00 0x00.
-    @inline(__always) mutating func keyString(_ text: UnsafeRawBufferPointer) {
+    @inline(__always) func keyString(_ text: UnsafeRawBufferPointer) {
         if text.isEmpty || memchr(text.baseAddress!, 0, text.count) == nil {
-            bytes.append(contentsOf: text)
+            raw(text)
         } else {
-            for byte in text {
-                bytes.append(byte)
-                if byte == 0 { bytes.append(0xFF) }
+            for value in text {
+                byte(value)
+                if value == 0 { byte(0xFF) }
             }
         }
-        bytes.append(0)
-        bytes.append(0)
+        byte(0)
+        byte(0)
     }
 
-    mutating func keyString(_ text: String) {
+    func keyString(_ text: String) {
         var text = text
         text.withUTF8 { keyString(UnsafeRawBufferPointer($0)) }
     }
 
-    @inline(__always) mutating func bigEndian(_ value: UInt64) {
-        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+    @inline(__always) func bigEndian(_ value: UInt64) {
+        reserve(8)
+        storage.storeBytes(of: value.bigEndian, toByteOffset: count, as: UInt64.self)
+        count += 8
     }
 
-    @inline(__always) mutating func bigEndian32(_ value: UInt32) {
-        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+    @inline(__always) func bigEndian32(_ value: UInt32) {
+        reserve(4)
+        storage.storeBytes(of: value.bigEndian, toByteOffset: count, as: UInt32.self)
+        count += 4
     }
 
     /// An `i64` key: the sign bit flipped.
-    @inline(__always) mutating func keyInt64(_ value: Int64) { bigEndian(UInt64(bitPattern: value) ^ (1 << 63)) }
-
-    // MARK: Values
-
-    @inline(__always) mutating func raw(_ text: UnsafeRawBufferPointer) { bytes.append(contentsOf: text) }
-
-    mutating func raw(_ text: String) {
-        var text = text
-        text.withUTF8 { bytes.append(contentsOf: $0) }
-    }
+    @inline(__always) func keyInt64(_ value: Int64) { bigEndian(UInt64(bitPattern: value) ^ (1 << 63)) }
 
     // MARK: JSON, as JSONWriter writes it
 
     /// A JSON string: `"` and `\` escaped, control characters as `\n`, `\t`, `\r` or `\u00xx`,
     /// everything else as it is (JSONWriter.appendQuoted, byte for byte).
-    mutating func jsonString(_ text: UnsafeRawBufferPointer) {
-        bytes.append(0x22)
-        for byte in text {
-            switch byte {
-            case 0x22: bytes.append(0x5C); bytes.append(0x22)
-            case 0x5C: bytes.append(0x5C); bytes.append(0x5C)
-            case 0x0A: bytes.append(0x5C); bytes.append(0x6E)
-            case 0x0D: bytes.append(0x5C); bytes.append(0x72)
-            case 0x09: bytes.append(0x5C); bytes.append(0x74)
+    func jsonString(_ text: UnsafeRawBufferPointer) {
+        byte(0x22)
+        // Identifiers, the usual case, need no escape: one copy.
+        if !text.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            raw(text)
+            byte(0x22)
+            return
+        }
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        for value in text {
+            switch value {
+            case 0x22: byte(0x5C); byte(0x22)
+            case 0x5C: byte(0x5C); byte(0x5C)
+            case 0x0A: byte(0x5C); byte(0x6E)
+            case 0x0D: byte(0x5C); byte(0x72)
+            case 0x09: byte(0x5C); byte(0x74)
             case 0..<0x20:
-                let digits: [UInt8] = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
-            default: bytes.append(byte)
+                for piece in [0x5C, 0x75, 0x30, 0x30, digits[Int(value >> 4)], digits[Int(value & 0x0F)]] { byte(piece) }
+            default: byte(value)
             }
         }
-        bytes.append(0x22)
+        byte(0x22)
     }
 
-    mutating func jsonString(_ text: String) {
+    func jsonString(_ text: String) {
         var text = text
         text.withUTF8 { jsonString(UnsafeRawBufferPointer($0)) }
     }
 
     /// An unsigned integer in decimal.
-    mutating func decimal(_ value: UInt64) {
+    func decimal(_ value: UInt64) {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)   // 24 bytes: room for UInt64.max's 20 digits
         withUnsafeMutableBytes(of: &digits) { buffer in
             var position = buffer.count
@@ -241,75 +306,79 @@ struct ScratchBytes {
                 buffer[position] = UInt8(truncatingIfNeeded: rest % 10) + 0x30
                 rest /= 10
             } while rest > 0
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[position...]))
+            raw(UnsafeRawBufferPointer(rebasing: buffer[position...]))
         }
     }
 }
 
-/// A ref list built from pieces (a row's own refs plus the ones its audit record adds), sorted
-/// and de-duplicated as ``AuditRecord`` stores refs, then added to a fact as the record's refs
-/// are. The bytes are copied into one reused arena, so nothing is allocated per row.
-struct RefList {
-    private var arena: [UInt8] = []
-    private var refs: [(kind: Range<Int>, id: Range<Int>)] = []
+/// Adds to a fact the refs a record would hold for a row: the row's own stored refs (sorted and
+/// unique as stored) merged with the few the record adds (`extra`, sorted and unique), duplicates
+/// dropped, as ``RecordFields/addRefs(to:)`` adds a record's refs. Nothing is copied.
+enum RefMerge {
+    typealias Ref = (kind: UnsafeRawBufferPointer, id: UnsafeRawBufferPointer)
 
-    init() {
-        arena.reserveCapacity(512)
-        refs.reserveCapacity(16)
+    @inline(__always) static func order(_ a: Ref, _ b: Ref) -> Int {
+        let kind = InPlace.compare(a.kind, b.kind)
+        return kind != 0 ? kind : InPlace.compare(a.id, b.id)
     }
 
-    mutating func reset() {
-        arena.removeAll(keepingCapacity: true)
-        refs.removeAll(keepingCapacity: true)
+    /// Sorts a handful of refs in place (insertion sort) and drops duplicates.
+    static func sortUnique(_ refs: inout [Ref]) {
+        for index in refs.indices.dropFirst() {
+            var position = index
+            let ref = refs[index]
+            while position > 0, order(refs[position - 1], ref) > 0 {
+                refs[position] = refs[position - 1]
+                position -= 1
+            }
+            refs[position] = ref
+        }
+        var unique = 0
+        for index in refs.indices where index == 0 || order(refs[unique - 1], refs[index]) != 0 {
+            refs[unique] = refs[index]
+            unique += 1
+        }
+        refs.removeLast(refs.count - unique)
     }
 
-    mutating func add(kind: UnsafeRawBufferPointer, id: UnsafeRawBufferPointer) {
-        let kindStart = arena.count
-        arena.append(contentsOf: kind)
-        let idStart = arena.count
-        arena.append(contentsOf: id)
-        refs.append((kindStart..<idStart, idStart..<arena.count))
-    }
-
-    mutating func add(kind: [UInt8], id: UnsafeRawBufferPointer) {
-        kind.withUnsafeBytes { add(kind: $0, id: id) }
-    }
-
-    mutating func add(kind: [UInt8], id: [UInt8]) {
-        kind.withUnsafeBytes { kind in id.withUnsafeBytes { add(kind: kind, id: $0) } }
-    }
-
-    /// Reads a stored `refs` field (count, then kind and id of each) and adds its refs.
-    mutating func add(stored reader: inout InPlaceReader) throws(Malformed) {
-        let count = try reader.u32()
-        guard count <= UInt32(AuditDraft.refsCountMax) else { throw Malformed(detail: "\(count) refs") }
-        for _ in 0..<count {
-            let kind = try reader.string()
-            add(kind: kind, id: try reader.string())
+    /// The stored refs field starts at `offset` of `row` (count, then kind and id of each),
+    /// already validated by the caller's reader.
+    static func add(row: UnsafeRawBufferPointer, refsAt offset: Int, extra: [Ref], to fact: inout Fact) {
+        func walk(_ visit: (Ref) -> Void) {
+            var reader = InPlaceReader(row)
+            reader.skip(to: offset)
+            let count = Int((try? reader.u32()) ?? 0)
+            var own = 0
+            var next: Ref? = count > 0 ? Self.read(&reader) : nil
+            var extraIndex = 0
+            var last: Ref?
+            while next != nil || extraIndex < extra.count {
+                let take: Ref
+                if let candidate = next, extraIndex >= extra.count || order(candidate, extra[extraIndex]) <= 0 {
+                    take = candidate
+                    own += 1
+                    next = own < count ? Self.read(&reader) : nil
+                } else {
+                    take = extra[extraIndex]
+                    extraIndex += 1
+                }
+                if let last, order(last, take) == 0 { continue }
+                visit(take)
+                last = take
+            }
+        }
+        var total = 0
+        walk { _ in total += 1 }
+        fact.add(UInt64(total))
+        walk { ref in
+            fact.add(bytes: ref.kind)
+            fact.add(bytes: ref.id)
         }
     }
 
-    /// Sorts by (kind, id) bytes, drops duplicates, and adds the list to `fact` like
-    /// ``RecordFields/addRefs(to:)``.
-    mutating func addSorted(to fact: inout Fact) {
-        arena.withUnsafeBytes { arena in
-            func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: arena[range]) }
-            func order(_ a: (kind: Range<Int>, id: Range<Int>), _ b: (kind: Range<Int>, id: Range<Int>)) -> Int {
-                let kind = InPlace.compare(bytes(a.kind), bytes(b.kind))
-                return kind != 0 ? kind : InPlace.compare(bytes(a.id), bytes(b.id))
-            }
-            refs.sort { order($0, $1) < 0 }
-            var unique = 0
-            for index in refs.indices where index == 0 || order(refs[unique - 1], refs[index]) != 0 {
-                refs[unique] = refs[index]
-                unique += 1
-            }
-            refs.removeLast(refs.count - unique)
-            fact.add(UInt64(refs.count))
-            for ref in refs {
-                fact.add(bytes: bytes(ref.kind))
-                fact.add(bytes: bytes(ref.id))
-            }
-        }
+    private static func read(_ reader: inout InPlaceReader) -> Ref? {
+        guard let kind = try? reader.checkedString(), let id = try? reader.checkedString() else { return nil }
+        return (kind, id)
     }
 }
+

@@ -424,11 +424,13 @@ extension WriteTransaction {
 package final class BytesCursor {
     private let transaction: ReadTransaction
     private let cursor: OpaquePointer?
-    private var valid = true
-    private var currentKey = MDB_val()
-    private var currentValue = MDB_val()
+    // Touched at every step of a walk over millions of entries: no dynamic exclusivity checks
+    // (a cursor belongs to one closure on one thread, and nothing reenters it).
+    @exclusivity(unchecked) private var valid = true
+    @exclusivity(unchecked) private var currentKey = MDB_val()
+    @exclusivity(unchecked) private var currentValue = MDB_val()
     /// Whether the cursor stands on an entry.
-    package private(set) var isPositioned = false
+    @exclusivity(unchecked) package private(set) var isPositioned = false
 
     init(transaction: ReadTransaction, cursor: OpaquePointer?) {
         self.transaction = transaction
