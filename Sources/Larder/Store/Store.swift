@@ -234,13 +234,16 @@ public final class Store: Sendable {
         default:
             break
         }
+        // Before any other record of this open: an append at a 256-record boundary reads the
+        // stored nodes below it.
+        if !options.readOnly { try buildMissingMerkleNodes() }
         if !options.readOnly && options.recordsPolicy { try recordPolicy() }
         if !options.readOnly && options.recordsLimits { try recordLimits() }
         refreshRecordedLimits()
     }
 
     /// Runs one of the store's own writes at open (schema, policy, limits) in the contract's errors.
-    private func internalWrite<R>(_ context: WriteContext, _ body: (StoreTransaction) throws -> R) throws(LarderError) -> WriteOutcome<R> {
+    func internalWrite<R>(_ context: WriteContext, _ body: (StoreTransaction) throws -> R) throws(LarderError) -> WriteOutcome<R> {
         do {
             return try write(context, body)
         } catch let error as LarderError {

@@ -38,10 +38,15 @@ struct StoreTables: Sendable {
     /// Cancelled cycle → the incident that cancelled it.
     static let cancelledCyclesName = "cancelled_cycles"
 
+    /// (tile level, index) → the 32-byte hash of a complete subtree of 256^level audit records:
+    /// the stored nodes of the audit log's Merkle tree (docs/FORMAT.md section 14.3).
+    static let merkleNodesName = "merkle_nodes"
+
     static let allNames = [auditName, auditByRequestName, auditByRefName, auditByTimeName,
                            decisionsName, decisionsByTimeName, metaName,
                            ledgerAccountsName, ledgerBalancesName, ledgerTransfersName, ledgerResolutionsName, ledgerHistoryName,
-                           incidentsName, incidentsIndexName, incidentRefundsName, cancelledCyclesName]
+                           incidentsName, incidentsIndexName, incidentRefundsName, cancelledCyclesName,
+                           merkleNodesName]
 
     let audit: Table<UInt64, [UInt8]>
     let auditByRequest: Table<KeyPair<String, UInt64>, Empty>
@@ -59,6 +64,7 @@ struct StoreTables: Sendable {
     let incidentsIndex: Table<KeyPair<String, KeyPair<Int64, String>>, Empty>
     let incidentRefunds: Table<String, [UInt8]>
     let cancelledCycles: Table<String, [UInt8]>
+    let merkleNodes: Table<KeyPair<UInt8, UInt64>, [UInt8]>
 
     init(_ environment: Environment) throws(StorageError) {
         audit = try environment.table(Self.auditName)
@@ -77,6 +83,7 @@ struct StoreTables: Sendable {
         incidentsIndex = try environment.table(Self.incidentsIndexName)
         incidentRefunds = try environment.table(Self.incidentRefundsName)
         cancelledCycles = try environment.table(Self.cancelledCyclesName)
+        merkleNodes = try environment.table(Self.merkleNodesName)
     }
 }
 
