@@ -103,13 +103,18 @@ struct CheckpointRouteTests {
     @Test func proofParametersAreStrict() async throws {
         let fixture = try Fixture()
         for uri in ["/v1/audit/proof/inclusion?seq=1", "/v1/audit/proof/inclusion?seq=0&tree_size=5",
-                    "/v1/audit/proof/inclusion?seq=9&tree_size=5", "/v1/audit/proof/inclusion?seq=1&tree_size=999999",
                     "/v1/audit/proof/inclusion?seq=1&tree_size=5&x=1", "/v1/audit/proof/inclusion?seq=1&seq=1&tree_size=5",
-                    "/v1/audit/proof/consistency?from_size=5", "/v1/audit/proof/consistency?from_size=9&to_size=5",
-                    "/v1/audit/proof/consistency?from_size=-1&to_size=5", "/v1/audit/checkpoint?x=1"] {
+                    "/v1/audit/proof/inclusion?seq=01x&tree_size=5", "/v1/audit/proof/consistency?from_size=5",
+                    "/v1/audit/proof/consistency?from_size=-1&to_size=5", "/v1/audit/checkpoint?x=1", "/tlog/tile/0/000?x=1"] {
             let response = try await fixture.get(uri, secret: fixture.witnessSecret)
             #expect(response.status == .badRequest, "\(uri): \(response.text)")
             #expect(try response.errorCode() == "VALIDATION_FAILED", "\(uri)")
+        }
+        // Well-formed, but no such proof: a record beyond the tree, a tree beyond the log, a shrinking pair.
+        for uri in ["/v1/audit/proof/inclusion?seq=9&tree_size=5", "/v1/audit/proof/inclusion?seq=1&tree_size=999999",
+                    "/v1/audit/proof/consistency?from_size=9&to_size=5", "/v1/audit/proof/consistency?from_size=0&to_size=999999"] {
+            let response = try await fixture.get(uri, secret: fixture.witnessSecret)
+            #expect(response.status == .notFound, "\(uri): \(response.text)")
         }
     }
 

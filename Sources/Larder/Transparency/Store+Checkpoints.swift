@@ -179,10 +179,19 @@ extension AuditLog {
         MerkleTreeReader(StoreMerkleTiles(txn: txn, tables: tables), treeSize: try head().seq)
     }
 
+    /// The Merkle tree of the log, checked to hold at least `treeSize` records.
+    private func merkleTree(holding treeSize: UInt64) throws(LarderError) -> MerkleTreeReader<StoreMerkleTiles> {
+        let tree = try merkleTree()
+        guard treeSize <= tree.treeSize else {
+            throw LarderError(.notFound, "The audit log has \(tree.treeSize) records; there is no tree of \(treeSize).")
+        }
+        return tree
+    }
+
     /// The RFC 6962 root of the first `treeSize` records (docs/FORMAT.md section 14.2).
-    /// - throws: VALIDATION_FAILED when `treeSize` exceeds the log; PERSISTENCE_ERROR for a damaged tree.
+    /// - throws: NOT_FOUND when `treeSize` exceeds the log; PERSISTENCE_ERROR for a damaged tree.
     public func rootHash(treeSize: UInt64) throws(LarderError) -> MerkleHash {
-        try merkleTree().rootHash(treeSize: treeSize)
+        try merkleTree(holding: treeSize).rootHash(treeSize: treeSize)
     }
 
     /// The inclusion proof of record `seq` (leaf index seq − 1) in the tree of the first
@@ -192,12 +201,14 @@ extension AuditLog {
     /// let proof = try store.read { view in try view.audit.inclusionProof(seq: 42, treeSize: checkpoint.treeSize) }
     /// proof.jsonText   // {"seq":42,"leaf_index":41,"tree_size":…,"leaf_hash":"…","root_hash":"…","proof":[…]}
     /// ```
-    /// - throws: VALIDATION_FAILED unless 1 ≤ seq ≤ treeSize ≤ the log's size; PERSISTENCE_ERROR for a damaged tree.
+    /// - throws: VALIDATION_FAILED for seq 0; NOT_FOUND unless seq ≤ treeSize ≤ the log's size
+    ///   (no such record in that tree, or no such tree yet); PERSISTENCE_ERROR for a damaged tree.
     public func inclusionProof(seq: UInt64, treeSize: UInt64) throws(LarderError) -> MerkleInclusionProof {
-        guard seq >= 1, seq <= treeSize else {
-            throw LarderError(.validationFailed, "seq \(seq) is not in a tree of \(treeSize) records (1...tree_size).")
+        guard seq >= 1 else { throw LarderError(.validationFailed, "Audit sequence numbers start at 1.") }
+        guard seq <= treeSize else {
+            throw LarderError(.notFound, "Record \(seq) is not in the tree of the first \(treeSize) records.")
         }
-        let tree = try merkleTree()
+        let tree = try merkleTree(holding: treeSize)
         let path = try tree.inclusionProof(leafIndex: seq - 1, treeSize: treeSize)
         let leaf = try tree.storage.hashes(tileLevel: 0, in: (seq - 1)..<seq)[0]
         return MerkleInclusionProof(seq: seq, treeSize: treeSize, leafHash: leaf, rootHash: try tree.rootHash(treeSize: treeSize),
@@ -206,10 +217,14 @@ extension AuditLog {
 
     /// The consistency proof from the tree of the first `fromSize` records to the tree of the
     /// first `toSize` (empty when `fromSize` is 0 or equals `toSize`).
-    /// - throws: VALIDATION_FAILED unless fromSize ≤ toSize ≤ the log's size; PERSISTENCE_ERROR for a damaged tree.
+    /// - throws: NOT_FOUND unless fromSize ≤ toSize ≤ the log's size (a log never shrinks, so
+    ///   there is no proof from a larger tree); PERSISTENCE_ERROR for a damaged tree.
     public func consistencyProof(fromSize: UInt64, toSize: UInt64) throws(LarderError) -> MerkleConsistencyProof {
-        MerkleConsistencyProof(fromSize: fromSize, toSize: toSize,
-                               proof: try merkleTree().consistencyProof(from: fromSize, to: toSize))
+        guard fromSize <= toSize else {
+            throw LarderError(.notFound, "There is no consistency proof from \(fromSize) records to fewer (\(toSize)).")
+        }
+        return MerkleConsistencyProof(fromSize: fromSize, toSize: toSize,
+                                      proof: try merkleTree(holding: toSize).consistencyProof(from: fromSize, to: toSize))
     }
 
     /// The bytes of a C2SP tlog-tiles hash tile of the log as it stands (32 bytes per hash).
