@@ -40,7 +40,7 @@ struct AuditorStepsTests {
         let tool = packageRoot.appendingPathComponent("Tools/verify_checkpoint.py").path
         let body = script.replacingOccurrences(of: "python3 Tools/verify_checkpoint.py", with: "python3 \(tool)")
         let log = directory + "/steps.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         defer { try? handle.close() }
         let process = Process()
@@ -98,14 +98,16 @@ struct AuditorStepsTests {
 
             // The box goes on, and signs again.
             try Self.append(temporary.store, 120, history: "real")
-            try temporary.store.signCheckpoint(with: Self.key)
+            try await temporary.store.signCheckpoint(with: Self.key)
             let again = try await Self.run(later, in: directory.path, environment: environment)
             #expect(again.status == 0, "\(again.output)")
             #expect(again.output.contains("OK"), "\(again.output)")
         }
 
         // The box replaced by a longer, rewritten history under the same key: the later visit fails.
-        let (_, forged, forgedSecret) = try Self.box(history: "rewritten", records: 600)
+        // (The store is kept: dropping the TemporaryStore would close it under the server.)
+        let (forgedStore, forged, forgedSecret) = try Self.box(history: "rewritten", records: 600)
+        defer { withExtendedLifetime(forgedStore) {} }
         try await forged.makeApplication().test(.live) { client in
             let environment = ["BOX": "http://127.0.0.1:\(try #require(client.port))", "SECRET": forgedSecret,
                                "VKEY": Self.key.verifierKey.description]

@@ -82,14 +82,15 @@ struct CheckpointRouteTests {
         #expect(document["seq"] as? Int == 300)
         #expect(document["leaf_index"] as? Int == 299)
         #expect(document["root_hash"] as? String == checkpoint.rootHash.hexString)
-        let leaf = try #require(MerkleHash(hex: try #require(document["leaf_hash"] as? String)))
+        let leafHex = try #require(document["leaf_hash"] as? String)
+        let leaf = try #require(MerkleHash(hex: leafHex))
         let record = try #require(try fixture.admin.store.read { view in try view.audit.record(seq: 300) })
         #expect(leaf.bytes == record.leafHash)
         let path = try #require(document["proof"] as? [String]).compactMap(MerkleHash.init(hex:))
         #expect(MerkleProof.verifyInclusion(leafHash: leaf, leafIndex: 299, treeSize: size, proof: path, rootHash: checkpoint.rootHash))
 
         try fixture.admin.seed(50)
-        let later = try fixture.admin.store.signCheckpoint(with: Self.key)
+        let later = try await fixture.admin.store.signCheckpoint(with: Self.key)
         let consistency = try await fixture.get("/v1/audit/proof/consistency?from_size=\(size)&to_size=\(later.checkpoint.treeSize)",
                                                 secret: fixture.witnessSecret)
         #expect(consistency.status == .ok)
@@ -105,16 +106,22 @@ struct CheckpointRouteTests {
         for uri in ["/v1/audit/proof/inclusion?seq=1", "/v1/audit/proof/inclusion?seq=0&tree_size=5",
                     "/v1/audit/proof/inclusion?seq=1&tree_size=5&x=1", "/v1/audit/proof/inclusion?seq=1&seq=1&tree_size=5",
                     "/v1/audit/proof/inclusion?seq=01x&tree_size=5", "/v1/audit/proof/consistency?from_size=5",
-                    "/v1/audit/proof/consistency?from_size=-1&to_size=5", "/v1/audit/checkpoint?x=1", "/tlog/tile/0/000?x=1"] {
+                    "/v1/audit/proof/consistency?from_size=-1&to_size=5", "/v1/audit/checkpoint?x=1", "/tlog/tile/0/000?x=1",
+                    "/v1/audit/proof/inclusion?seq=1&tree_size=0", "/v1/audit/proof/inclusion?seq=x&tree_size=5",
+                    "/v1/audit/proof/consistency?from_size=1&to_size=99999999999999999999"] {
             let response = try await fixture.get(uri, secret: fixture.witnessSecret)
             #expect(response.status == .badRequest, "\(uri): \(response.text)")
             #expect(try response.errorCode() == "VALIDATION_FAILED", "\(uri)")
         }
-        // Well-formed, but no such proof: a record beyond the tree, a tree beyond the log, a shrinking pair.
-        for uri in ["/v1/audit/proof/inclusion?seq=9&tree_size=5", "/v1/audit/proof/inclusion?seq=1&tree_size=999999",
-                    "/v1/audit/proof/consistency?from_size=9&to_size=5", "/v1/audit/proof/consistency?from_size=0&to_size=999999"] {
+        // Well-formed (the OpenAPI schema accepts them), but no such proof: a tree the log has not
+        // reached (yet), a record beyond its tree, a shrinking pair.
+        for uri in ["/v1/audit/proof/inclusion?seq=1&tree_size=999999", "/v1/audit/proof/inclusion?seq=999999&tree_size=999999",
+                    "/v1/audit/proof/consistency?from_size=0&to_size=999999", "/v1/audit/proof/consistency?from_size=5&to_size=999999",
+                    "/v1/audit/proof/consistency?from_size=999999&to_size=999999", "/v1/audit/proof/inclusion?seq=9&tree_size=5",
+                    "/v1/audit/proof/consistency?from_size=9&to_size=5"] {
             let response = try await fixture.get(uri, secret: fixture.witnessSecret)
             #expect(response.status == .notFound, "\(uri): \(response.text)")
+            #expect(try response.errorCode() == "NOT_FOUND", "\(uri)")
         }
     }
 

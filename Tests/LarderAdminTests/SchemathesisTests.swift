@@ -58,7 +58,7 @@ struct SchemathesisTests {
         configuration.checkpointKey = signingKey.verifierKey
         let fixture = try AdminFixture(configuration: configuration)
         try seed(fixture)
-        try fixture.store.signCheckpoint(with: signingKey)
+        try await fixture.store.signCheckpoint(with: signingKey)
         var tokens = fixture.tokens
         var random = SeededGenerator(seed: UInt64(Self.seed))
         let secret = try tokens.createToken(id: "schemathesis", scopes: [.auditRead, .opsRead],

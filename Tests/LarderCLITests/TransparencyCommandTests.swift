@@ -66,7 +66,7 @@ struct TransparencyCommandTests {
         let unchanged = try await box.witness(state: state)
         #expect(unchanged.out.contains("unchanged"), "\(unchanged.out)")
         try Box.append(box.temporary.store, 40, history: "real")
-        try box.temporary.store.signCheckpoint(with: Self.key)
+        try await box.temporary.store.signCheckpoint(with: Self.key)
         let grew = try await box.witness(state: state)
         #expect(grew.status == 0, "\(grew.err)")
         #expect(grew.out.contains("grew consistently"), "\(grew.out)")
@@ -133,13 +133,14 @@ struct TransparencyCommandTests {
         let document = try #require(try JSONSerialization.jsonObject(with: Data(proved.out.utf8)) as? [String: Any])
         #expect(document["seq"] as? Int == 42)
         #expect(document["root_hash"] as? String == checkpoint.rootHash.hexString)
-        let leaf = try #require(MerkleHash(hex: try #require(document["leaf_hash"] as? String)))
+        let leafHex = try #require(document["leaf_hash"] as? String)
+        let leaf = try #require(MerkleHash(hex: leafHex))
         let path = try #require(document["proof"] as? [String]).compactMap(MerkleHash.init(hex:))
         #expect(MerkleProof.verifyInclusion(leafHash: leaf, leafIndex: 41, treeSize: checkpoint.treeSize, proof: path,
                                             rootHash: checkpoint.rootHash))
         // Without --tree-size: against the whole log.
         #expect(await larder("audit", "prove", "--db", db, "--seq", "1").status == 0)
-        #expect(await larder("audit", "prove", "--db", db, "--seq", "999999").status == 4)
+        #expect(await larder("audit", "prove", "--db", db, "--seq", "999999").status == 4)   // NOT_FOUND: no such record
         // The plain query form of `audit` still works beside its subcommand.
         #expect(await larder("audit", "--db", db, "--limit", "2", "--format", "ndjson").status == 0)
 
