@@ -67,6 +67,58 @@ struct StoreMerkleTreeTests {
         #expect(try store.verify().isIntact)
     }
 
+    /// The tree the store keeps (level 0 from the records, level 1 from merkle_nodes) against the
+    /// reference: the root of every size 1–300, every index of the sizes around the stored level
+    /// (and of a few small ones), and every consistency proof ending at 300. (MerkleTreeTests checks
+    /// every index of every size, on the same builder and reader over in-memory tiles; here each
+    /// proof reads up to 256 records from LMDB, too slow to do 45,150 times in a debug build.)
+    @Test func everySizeUpTo300MatchesTheReference() throws {
+        let temporary = try TemporaryStore(options: Store.Options(durability: .fastUnsafe))
+        let store = temporary.store
+        let before = try store.read { view in try view.audit.head().seq }
+        try Self.append(store, 300 - Int(before), batch: 41)
+        let reference = try Self.reference(store)
+        #expect(reference.leaves.count == 300)
+        try store.read { view in
+            for size in 1...300 {
+                let root = try view.audit.rootHash(treeSize: UInt64(size))
+                #expect(root.bytes == reference.mth(0..<size), "root of size \(size)")
+                guard [1, 2, 3, 5, 8, 255, 256, 257, 300].contains(size) else { continue }
+                for seq in 1...size {
+                    let proof = try view.audit.inclusionProof(seq: UInt64(seq), treeSize: UInt64(size))
+                    #expect(proof.leafHash.bytes == reference.leaves[seq - 1] && proof.rootHash == root, "seq \(seq) in \(size)")
+                    #expect(proof.proof.map(\.bytes) == reference.path(seq - 1, 0..<size), "path of seq \(seq) in \(size)")
+                }
+            }
+            for from in 0...300 {
+                let proof = try view.audit.consistencyProof(fromSize: UInt64(from), toSize: 300)
+                #expect(proof.proof.map(\.bytes) == reference.proof(from, 300), "consistency \(from) → 300")
+            }
+        }
+    }
+
+    /// The benchmark-only switch (`Options.keepsMerkleTree`, what larder-compare's
+    /// `larder-no-tree` measures against) stores no node, and the next open that keeps the tree
+    /// builds them.
+    @Test func aStoreWrittenWithoutTheTreeGetsItWhenReopenedWithIt() throws {
+        let directory = try TemporaryDirectory(prefix: "larder-no-tree")
+        let path = directory.path("store")
+        var options = Store.Options(durability: .fastUnsafe)
+        options.keepsMerkleTree = false
+        do {
+            let store = try Store.open(at: path, options: options)
+            try Self.append(store, 600)
+            #expect(try store.environmentForTesting.rawGet(table: "merkle_nodes", key: Self.nodeKey(level: 1, index: 0)) == nil)
+            store.close()
+        }
+        options.keepsMerkleTree = true
+        let store = try Store.open(at: path, options: options)
+        defer { store.close() }
+        let last = try #require(try store.read { view in try view.audit.records(fromSeq: UInt64.max, limit: 1, direction: .backward) }.records.first)
+        #expect(last.record.event == .merkleTreeBuilt)
+        #expect(try store.verify().isIntact)
+    }
+
     @Test func aRolledBackWriteLeavesNoStoredNode() throws {
         let temporary = try TemporaryStore(options: Store.Options(durability: .fastUnsafe))
         let store = temporary.store

@@ -134,6 +134,7 @@ public struct AuditLog {
 struct AuditAppender {
     let txn: TableWriter
     let tables: StoreTables
+    var keepsMerkleTree = true
 
     func append(_ draft: AuditDraft, context: WriteContext, timeMicros: UnixMicros, after head: ChainHead,
                 fault: AuditFaultInjection?) throws(LarderError) -> AuditEntry {
@@ -162,8 +163,10 @@ struct AuditAppender {
             try txn.put(tables.auditByTime, KeyPair(timeMicros, seq), Empty())
             // The Merkle tree in the same transaction: the builder is stateless, so a nested
             // transaction that rolls back leaves nothing to repair.
-            var tiles = StoreMerkleTiles(txn: txn, tables: tables)
-            try MerkleTreeBuilder().appendLeaf(seq - 1, to: &tiles)
+            if keepsMerkleTree {
+                var tiles = StoreMerkleTiles(txn: txn, tables: tables)
+                try MerkleTreeBuilder().appendLeaf(seq - 1, to: &tiles)
+            }
             var head = ByteWriter(capacity: 40)
             head.write(seq)
             head.write(raw: chain)

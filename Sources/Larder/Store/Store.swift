@@ -78,6 +78,10 @@ public final class Store: Sendable {
         package var auditFaultInjection: AuditFaultInjection?
         /// Test-only: LMDB calls to fail on purpose.
         package var lmdbFaults: LMDBFaults?
+        /// Benchmarks only: false skips the Merkle tree (no stored nodes, no catch-up at open), so
+        /// `larder-compare` can measure what the tree costs. A store written so has an incomplete
+        /// tree until its next open with true.
+        package var keepsMerkleTree = true
 
         public init(limits: Limits = Limits(), durability: Durability = .durable, readOnly: Bool = false,
                     clock: any LarderClock = SystemClock(), breaker: BreakerPolicy = BreakerPolicy(),
@@ -236,7 +240,7 @@ public final class Store: Sendable {
         }
         // Before any other record of this open: an append at a 256-record boundary reads the
         // stored nodes below it.
-        if !options.readOnly { try buildMissingMerkleNodes() }
+        if !options.readOnly && options.keepsMerkleTree { try buildMissingMerkleNodes() }
         if !options.readOnly && options.recordsPolicy { try recordPolicy() }
         if !options.readOnly && options.recordsLimits { try recordLimits() }
         refreshRecordedLimits()
