@@ -72,7 +72,7 @@ public struct CheckpointSigner: Sendable {
     }
 
     /// Signs a checkpoint when the policy says one is due; nil when none was.
-    /// - throws: what ``Store/signCheckpoint(with:context:)`` and reading the store throw.
+    /// - throws: what ``Store/signCheckpoint(with:context:)-3pwsa`` and reading the store throw.
     @discardableResult
     public func signIfDue() async throws -> SignedCheckpoint? {
         let key = self.key

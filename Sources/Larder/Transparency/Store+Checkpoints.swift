@@ -90,6 +90,7 @@ extension Store {
     /// print(signed.note)     // what auditors fetch from GET /v1/audit/checkpoint
     /// ```
     ///
+    /// - parameter key: the signing key; its name is the checkpoint's origin.
     /// - parameter context: who signs; default the store itself (`larder`, system), with the
     ///   requestID `larder.checkpoint.<micros>`.
     /// - throws: everything ``write(_:_:)-27jq4`` throws.
@@ -98,7 +99,7 @@ extension Store {
         try write(context ?? checkpointContext()) { txn in try txn.appendCheckpoint(signedBy: key) }.result
     }
 
-    /// The async form of ``signCheckpoint(with:context:)``.
+    /// The async form of ``signCheckpoint(with:context:)-3pwsa``.
     ///
     /// - throws: `CancellationError` before the write was queued; everything the blocking form throws.
     @discardableResult
