@@ -44,8 +44,8 @@ final class LarderContestant: Contestant {
         switch workload {
         // Hooks for format v2 (issue 13, deliverable 4): record views over LMDB's bytes. Fill
         // `pointReadZeroCopy` / `auditScanViews` below once the API exists, and return .measured.
-        case .pointReadZeroCopy, .scanViews: .notImplemented
-        default: .measured
+        case .pointReadZeroCopy, .scanViews: return .notImplemented
+        default: return .measured
         }
     }
 

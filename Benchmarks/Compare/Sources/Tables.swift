@@ -152,7 +152,7 @@ func cell(_ row: ResultRow) -> String {
         out += "| scale | workload | measure | with the tree | without | ratio | target | met? |\n|---|---|---|---|---|---|---|---|\n"
         for row in report.treeCost {
             let isInstructions = row.name.hasSuffix("(instructions per op)")
-            let show: (Double) -> String = isInstructions ? count : { "\(rate($0))/s" }
+            func show(_ value: Double) -> String { isInstructions ? count(value) : "\(rate(value))/s" }
             out += "| \(row.scale.map { $0.formatted() } ?? "–") | \(row.name) | \(row.measure) | \(row.numerator.map(show) ?? "–") | \(row.denominator.map(show) ?? "–") | \(ratioText(row.ratio))\(spread(row)) | \(row.target) | \(row.met.map { $0 ? "met" : "missed" } ?? "–") |\n"
         }
     }
