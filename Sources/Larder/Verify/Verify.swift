@@ -27,6 +27,9 @@ public struct VerifyReport: Sendable, Hashable {
             case ledgerMismatch
             /// An incident or its index is inconsistent.
             case incidentMismatch
+            /// A stored node of the audit log's Merkle tree is missing, extra, or differs from
+            /// the hash of the 256 hashes below it.
+            case merkleTreeMismatch
             /// A value in meta (other than the chain head) differs from the audit record that set it.
             case metaMismatch
         }
@@ -205,6 +208,7 @@ final class Verifier {
     func run() throws(LarderError) {
         try walkLog(hashing: true, relations: true)
         try verifyHead()
+        try verifyMerkleTree()
         try verifyPolicy()
         try walkAuditIndexes()
         try verifyDecisions()
@@ -257,6 +261,47 @@ final class Verifier {
             problem(.headMismatch, seq: max(seq, report.head.seq), table: StoreTables.metaName,
                     "meta says head seq \(seq) hash \(hash.hexString); the log ends at seq \(report.head.seq) hash \(report.head.chainHash.hexString) (records missing at the end?)")
         }
+    }
+
+    /// The stored Merkle nodes against the records: each level L holds exactly ⌊head / 256^L⌋
+    /// nodes, and each equals the hash of the 256 below it (the leaf hashes were checked against
+    /// the record bytes by the chain walk). O(n) hashes.
+    private func verifyMerkleTree() throws(LarderError) {
+        guard !cancelled else { return }
+        let table = StoreTables.merkleNodesName
+        let size = UInt64(report.recordsChecked)
+        guard report.head.seq == size else {
+            // A log with gaps has no tree to check: the gap is the problem reported.
+            return
+        }
+        let tiles = StoreMerkleTiles(txn: txn, tables: tables)
+        var stored = try tiles.storedCounts()
+        var complete = true
+        for (level, count) in StoreMerkleTiles.expectedCounts(treeSize: size) {
+            let found = stored.removeValue(forKey: level) ?? 0
+            if found != count {
+                complete = false
+                report.add(.merkleTreeMismatch, seq: nil, table: table,
+                           "tile level \(level) holds \(found) nodes; a log of \(size) records calls for \(count)")
+            }
+        }
+        for (level, found) in stored.sorted(by: { $0.key < $1.key }) {
+            complete = false
+            report.add(.merkleTreeMismatch, seq: nil, table: table,
+                       "tile level \(level) holds \(found) nodes; a log of \(size) records calls for none")
+        }
+        tick("merkle tree", 0, 1)
+        guard complete else { return }
+        do throws(LarderError) {
+            if let (node, expected) = try MerkleTreeReader(tiles, treeSize: size).firstMismatchedNode() {
+                let span = UInt64(1) << (8 * node.tileLevel)
+                report.add(.merkleTreeMismatch, seq: nil, table: table,
+                           "tile level \(node.tileLevel) index \(node.index) (seqs \(node.index * span + 1)...\((node.index + 1) * span)) is stored as \(node.hash.hexString); the hashes below it give \(expected.hexString)")
+            }
+        } catch {
+            report.add(.merkleTreeMismatch, seq: nil, table: table, error.message)
+        }
+        tick("merkle tree", 1, 1, force: true)
     }
 
     /// `meta.policy_sha256` is the digest the last `POLICY_CHANGED` record names (both absent
