@@ -22,18 +22,24 @@ extension Verifier {
         chainInput[0] = 0x01
         let leafPrefix: [UInt8] = [0x00]
         var run = DecisionRun()
+        // The whole verify also checks the Merkle tree's first stored level from the leaf hashes
+        // as they stream by: 256 leaves make one level-1 node (docs/FORMAT.md section 14.3).
+        var tree = LevelOneCheck(active: hashing && relations)
         if relations && !muted {
             decisionWrites = 0
             decisionsPurged = 0
             purges = []
             lastPolicy = nil
         }
+        try txn.withBytesCursor(tables.merkleNodes) { (nodes: BytesCursor) throws(LarderError) in
+        if tree.active { _ = try nodes.seek(atOrAfter: [1], mapError: { LarderError($0) }) }
         try txn.forEachBytes(tables.audit) { key, value throws(LarderError) -> Bool in
             done += 1
             let seq = key.count == 8 ? UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)) : 0
             if !muted { report.recordsChecked += 1 }
             if seq != previousSeq + 1 {
                 problem(.gap, seq: seq, table: table, "expected seq \(previousSeq + 1), found \(seq)")
+                tree.active = false
             }
             previousSeq = seq
             guard value.count > 64 else {
@@ -68,6 +74,10 @@ extension Verifier {
                 chainInput.withUnsafeMutableBytes { input in
                     input.baseAddress!.advanced(by: 1).copyMemory(from: chain.baseAddress!, byteCount: 32)
                 }
+                if tree.active, let node = try tree.add(leaf, nodes: nodes) {
+                    problem(.merkleTreeMismatch, seq: nil, table: StoreTables.merkleNodesName,
+                            "tile level 1 index \(node.index) (seqs \(node.index * 256 + 1)...\((node.index + 1) * 256)) is stored as \(node.stored.hexString); the hashes below it give \(node.expected.hexString)")
+                }
             }
             if !relations {
                 // The chain alone: the record's own seq is its bytes 1...8.
@@ -92,6 +102,7 @@ extension Verifier {
             logFacts(fields, seq: seq, run: &run)
             return tick("audit chain", done, total)
         }
+        }
         if relations { run.close(self) }
         guard !muted else { return }
         tick("audit chain", done, total, force: true)
@@ -99,6 +110,41 @@ extension Verifier {
             report.head = ChainHead(seq: last.key, chainHash: Array(last.value.suffix(32)))
         } else {
             report.head = ChainHead(seq: previousSeq, chainHash: previousSeq == 0 ? AuditChain.genesis : [])
+        }
+    }
+
+    /// The level-1 nodes of the Merkle tree, recomputed from the leaf hashes as the chain walk
+    /// reads them and compared with the stored ones in key order (a merge walk over
+    /// `merkle_nodes`). Missing or extra nodes are counted by ``verifyMerkleTree()``.
+    struct LevelOneCheck {
+        var active: Bool
+        var leaves: [MerkleHash] = []
+        var index: UInt64 = 0
+
+        init(active: Bool) {
+            self.active = active
+            if active { leaves.reserveCapacity(256) }
+        }
+
+        /// Adds a leaf; after every 256th, the node they make when it differs from the stored one.
+        mutating func add(_ leaf: UnsafeRawBufferPointer, nodes: BytesCursor) throws(LarderError)
+            -> (index: UInt64, stored: MerkleHash, expected: MerkleHash)? {
+            leaves.append(MerkleHash(bytes: leaf)!)
+            guard leaves.count == 256 else { return nil }
+            let expected = MerkleTreeBuilder.perfectRoot(&leaves)
+            leaves.removeAll(keepingCapacity: true)
+            defer { index += 1 }
+            var key: [UInt8] = [1]
+            withUnsafeBytes(of: index.bigEndian) { key.append(contentsOf: $0) }
+            // Nodes missing or extra here are reported by the count of the level.
+            while nodes.isPositioned, key.withUnsafeBytes({ InPlace.compare(nodes.key, $0) < 0 }) {
+                _ = try nodes.next(mapError: { LarderError($0) })
+            }
+            guard nodes.isPositioned, InPlace.equal(nodes.key, key), let stored = MerkleHash(bytes: nodes.value) else {
+                return nil
+            }
+            _ = try nodes.next(mapError: { LarderError($0) })
+            return stored == expected ? nil : (index, stored, expected)
         }
     }
 
