@@ -203,7 +203,7 @@ extension Verifier {
             problem(.ledgerMismatch, seq: seq, table: table, "account \(account): the history entry at seq \(seq) cannot be decoded: \(error.detail)")
             return before
         }
-        let transfer = InPlace.text(transferID)
+        func transfer() -> String { InPlace.text(transferID) }
         // The entry as its transfer's side says it should be.
         var fact = facts.fact(.historyEntries)
         accountText.withUnsafeBytes { fact.add(bytes: $0) }
@@ -214,7 +214,7 @@ extension Verifier {
         fact.add(amount)
         ledger.withUnsafeBytes { fact.add(bytes: $0) }
         facts.add(.historyEntries, .right, fact.finish()) {
-            FactOrigin(seq: seq, what: "the history entry of account \(account) at seq \(seq) (transfer \(transfer), \(isDebit ? "debit" : "credit") \(amount))")
+            FactOrigin(seq: seq, what: "the history entry of account \(account) at seq \(seq) (transfer \(transfer()), \(isDebit ? "debit" : "credit") \(amount))")
         }
         guard let kind = Self.transferKind(kindText) else {
             problem(.ledgerMismatch, seq: seq, table: table, "account \(account): the history entry at seq \(seq) has kind \(InPlace.text(kindText))")
@@ -245,12 +245,12 @@ extension Verifier {
             fact.add(isDebit)
             fact.add(released)
             facts.add(.releases, .right, fact.finish()) {
-                FactOrigin(seq: seq, what: "\(kind.rawValue) \(transfer) releasing \(released) pending on account \(account)")
+                FactOrigin(seq: seq, what: "\(kind.rawValue) \(transfer()) releasing \(released) pending on account \(account)")
             }
         }
         if !follows {
             problem(.ledgerMismatch, seq: seq, table: table,
-                    "account \(account): the history entry at seq \(seq) (\(kind.rawValue) \(transfer), \(isDebit ? "debit" : "credit") \(amount)) does not follow from the balance before it: \(describe(before)) then \(describe(after))")
+                    "account \(account): the history entry at seq \(seq) (\(kind.rawValue) \(transfer()), \(isDebit ? "debit" : "credit") \(amount)) does not follow from the balance before it: \(describe(before)) then \(describe(after))")
         }
         if flags.contains(.debitsMustNotExceedCredits),
            UInt128(after.debitsPosted) + UInt128(after.debitsPending) > UInt128(after.creditsPosted) {
@@ -362,7 +362,7 @@ extension Verifier {
         var fact = facts.fact(.transferRecords)
         fact.add(seq)
         fact.add(time)
-        Self.eventNames[kind]!.withUnsafeBytes { fact.add(bytes: $0) }
+        Self.eventName(kind).withUnsafeBytes { fact.add(bytes: $0) }
         fact.add(optional: UnsafeRawBufferPointer?.none)
         fact.add(optional: UnsafeRawBufferPointer?.none)
         fact.add(optional: UnsafeRawBufferPointer?.none)
@@ -503,11 +503,19 @@ extension Verifier {
     private static let payloadNull = Array("null".utf8)
 
     /// The audit event each transfer kind is recorded with.
-    static let eventNames: [TransferKind: [UInt8]] = [
-        .single: Array(AuditEvent.ledgerTransferPosted.rawValue.utf8),
-        .pending: Array(AuditEvent.ledgerTransferPending.rawValue.utf8),
-        .postPending: Array(AuditEvent.ledgerPendingPosted.rawValue.utf8),
-        .voidPending: Array(AuditEvent.ledgerPendingVoided.rawValue.utf8),
-        .reversal: Array(AuditEvent.ledgerTransferReversed.rawValue.utf8),
-    ]
+    static func eventName(_ kind: TransferKind) -> [UInt8] {
+        switch kind {
+        case .single: posted
+        case .pending: pending
+        case .postPending: pendingPosted
+        case .voidPending: pendingVoided
+        case .reversal: reversed
+        }
+    }
+
+    private static let posted = Array(AuditEvent.ledgerTransferPosted.rawValue.utf8)
+    private static let pending = Array(AuditEvent.ledgerTransferPending.rawValue.utf8)
+    private static let pendingPosted = Array(AuditEvent.ledgerPendingPosted.rawValue.utf8)
+    private static let pendingVoided = Array(AuditEvent.ledgerPendingVoided.rawValue.utf8)
+    private static let reversed = Array(AuditEvent.ledgerTransferReversed.rawValue.utf8)
 }

@@ -129,7 +129,7 @@ extension Verifier {
         /// Adds a leaf; after every 256th, the node they make when it differs from the stored one.
         mutating func add(_ leaf: UnsafeRawBufferPointer, nodes: BytesCursor) throws(LarderError)
             -> (index: UInt64, stored: MerkleHash, expected: MerkleHash)? {
-            leaves.append(MerkleHash(bytes: leaf)!)
+            leaves.append(MerkleHash(copying: leaf))
             guard leaves.count == 256 else { return nil }
             let expected = MerkleTreeBuilder.perfectRoot(&leaves)
             leaves.removeAll(keepingCapacity: true)
