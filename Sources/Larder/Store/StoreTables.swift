@@ -122,8 +122,8 @@ public struct RecordedLimits: Sendable, Hashable {
         var reader = ByteReader(bytes)
         let version = try reader.readUInt8()
         guard version == formatVersion else { throw ByteReader.malformed("limits format version \(version)") }
-        let map = try reader.read(UInt64.self)
-        let readers = try reader.read(UInt32.self)
+        let map = try reader.readUInt64()
+        let readers = try reader.readUInt32()
         try reader.expectEnd()
         guard map <= UInt64(Int.max) else { throw ByteReader.malformed("limits map size \(map)") }
         return RecordedLimits(mapSizeBytesMax: Int(map), readersMax: Int(readers))
