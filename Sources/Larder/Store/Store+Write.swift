@@ -199,6 +199,8 @@ extension Store {
         encode: ((R) throws(LarderError) -> [UInt8])?, _ body: (StoreTransaction) throws -> R
     ) throws -> Inner<R> {
         let txn = TableWriter(raw)
+        // Record views made in this write must not outlive it (their bytes go with the transaction).
+        defer { txn.close() }
         do {
             if let decision = plan.decision, let bytes = try txn.get(tables.decisions, decision.id) {
                 return .existing(try DecisionRecord.decode(id: decision.id, bytes))

@@ -72,6 +72,22 @@ public struct JSONWriter: Sendable {
         utf8.append(contentsOf: json.utf8)
     }
 
+    /// Ends a line of newline-delimited JSON (NDJSON): appends a line feed, and the next value
+    /// starts a new line instead of following a comma.
+    ///
+    /// ```swift
+    /// var json = JSONWriter()
+    /// json.object { o in o.field("seq", 1) }
+    /// json.newline()
+    /// json.object { o in o.field("seq", 2) }
+    /// json.newline()
+    /// json.text // {"seq":1}\n{"seq":2}\n
+    /// ```
+    public mutating func newline() {
+        utf8.append(UInt8(ascii: "\n"))
+        needsComma = false
+    }
+
     // MARK: Fields inside an object
 
     public mutating func field(_ key: String, _ string: String?) {
