@@ -7,7 +7,11 @@ class TableReader {
     let raw: ReadTransaction
     /// False once the closure this snapshot was handed to has returned. Record views check it
     /// before every access: their bytes live in LMDB's map only as long as the transaction.
-    private(set) final var isOpen = true
+    ///
+    /// Not checked for exclusive access at run time: it is read by every field of every view
+    /// (the dynamic check cost more than the field), only ever written by ``close()`` once the
+    /// closure has returned, and a snapshot is used by one thread at a time.
+    @exclusivity(unchecked) private(set) final var isOpen = true
 
     init(_ raw: ReadTransaction) {
         self.raw = raw
@@ -17,7 +21,7 @@ class TableReader {
     final func close() { isOpen = false }
 
     /// What a record view remembers when it is made, to check with ``checkView(_:)``.
-    final var viewStamp: Int { raw.mutationCount }
+    final var viewStamp: Int { raw.mutationStamp() }
 
     /// Stops a record view used after its snapshot's closure returned, or after its own write
     /// transaction changed a table: its bytes may be gone or moved (a put or delete in a write
@@ -25,7 +29,7 @@ class TableReader {
     @inline(__always)
     final func checkView(_ stamp: Int) {
         precondition(isOpen, "A Larder record view was used after its read closure returned; views must not escape store.read { }. Copy what must outlive it (decoded()).")
-        precondition(raw.mutationCount == stamp, "A Larder record view was used after its write transaction changed the store; read views again after writing, or copy what must outlive a write (decoded()).")
+        precondition(raw.mutationStamp() == stamp, "A Larder record view was used after its write transaction changed the store; read views again after writing, or copy what must outlive a write (decoded()).")
     }
 
     /// Calls `body` with the value under `key` where it lies in the map (no copy); nil when

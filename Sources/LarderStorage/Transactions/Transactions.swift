@@ -22,7 +22,14 @@ package class ReadTransaction {
     /// How many puts and deletes this transaction made (including failed attempts); always 0 for
     /// a read-only snapshot. Bytes read in place are valid only while it has not changed: a write
     /// transaction's put or delete may move or free the pages they lie on.
-    package final fileprivate(set) var mutationCount = 0
+    /// Not checked for exclusive access at run time (record views read it on every field; a
+    /// transaction is used by one thread at a time, and only its own put and delete write it).
+    @exclusivity(unchecked) package final fileprivate(set) var mutationCount = 0
+
+    /// ``mutationCount``, read through a call: inlined into another module, the read would carry
+    /// that module's run-time exclusivity check, which costs more than a record view's field.
+    @inline(never)
+    package final func mutationStamp() -> Int { mutationCount }
 
     init(handle: EnvironmentHandle, txn: OpaquePointer) {
         self.handle = handle
@@ -217,16 +224,22 @@ package class ReadTransaction {
                 rc = position(MDB_LAST)
             }
         }
+        // The loop steps the cursor itself, on locals of its own: variables captured by the
+        // helpers above are checked for exclusive access at run time on every call, which cost
+        // more per record than LMDB's step.
+        var current = key, value = data
+        let step = direction == .forward ? MDB_NEXT : MDB_PREV
+        let cursorHandle = cursor
         while rc == MDB_SUCCESS {
-            let keyBytes = Self.buffer(key)
+            let keyBytes = Self.buffer(current)
             switch direction {
             case .forward:
                 if let upper, !Self.precedes(keyBytes, upper) { return }
             case .backward:
                 if let lower, Self.precedes(keyBytes, lower) { return }
             }
-            guard try body(keyBytes, Self.buffer(data)) else { return }
-            rc = position(direction == .forward ? MDB_NEXT : MDB_PREV)
+            guard try body(keyBytes, Self.buffer(value)) else { return }
+            rc = mdb_cursor_get(cursorHandle, &current, &value, step)
         }
         if rc != MDB_NOTFOUND {
             do { try checkCall(rc, "mdb_cursor_get") } catch { throw mapError(error) }
