@@ -2,7 +2,7 @@ import LarderStorage
 
 /// Every named table of a Larder store, with its key and value types. docs/FORMAT.md describes
 /// each one byte for byte; `mdb_stat -a` lists them.
-struct StoreTables: Sendable {
+final class StoreTables: Sendable {
     /// Audit records by sequence number.
     static let auditName = "audit"
     /// (requestID, seq) → empty.
