@@ -17,7 +17,8 @@ public struct LarderCommand: AsyncParsableCommand {
             9 PERSISTENCE_ERROR; `verify` exits 1 when the store is damaged; 64 is a usage error.
             """,
         subcommands: [DemoCommand.self, ServeCommand.self, VerifyCommand.self, AuditCommand.self, IncidentsCommand.self,
-                      LedgerCommand.self, ProposalsCommand.self, ReportCommand.self, BackupCommand.self, StatsCommand.self, TokenCommand.self, KeyCommand.self],
+                      LedgerCommand.self, ProposalsCommand.self, ReportCommand.self, BackupCommand.self, StatsCommand.self,
+                      TokenCommand.self, KeyCommand.self, CheckpointCommand.self, WitnessCommand.self],
         defaultSubcommand: nil
     )
 
