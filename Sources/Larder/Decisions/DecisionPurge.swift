@@ -16,7 +16,8 @@ extension Store {
     public static let decisionsPerPurgeMax = 100_000
 
     /// Removes decisions older than `days` days, in one write with a `DECISIONS_PURGED` audit
-    /// record naming the cutoff and the count. Only admins and the system may purge.
+    /// record naming the cutoff and the count. Only admins and the system may purge. The oldest
+    /// go first (in the order of the writes that made them), at most ``decisionsPerPurgeMax``.
     ///
     /// After a purge, a retry with a purged decisionID runs again: keep decisions longer than any
     /// client retries.
@@ -53,16 +54,32 @@ extension Store {
         let tables = self.tables
         return StoreOperation(request: PurgeDecisionsRequest(olderThanDays: days)) { txn in
             let cutoff = txn.timeMicros - Int64(days) * 86_400_000_000
-            var expired: [KeyPair<Int64, String>] = []
-            try txn.txn.forEach(tables.decisionsByTime, in: .before(KeyPair(cutoff, ""))) { (entry: Entry<KeyPair<Int64, String>, Empty>) throws(LarderError) -> Bool in
-                expired.append(entry.key)
+            // The log says which writes made decisions: walked in seq order, it ends where record
+            // times pass the cutoff (they never decrease from meta.time_ordered_from on). A decision
+            // goes when the record walked is still its write's last (the decisionID was not used
+            // again since a purge) and it is older than the cutoff.
+            let orderedFrom = try AuditLog(txn: txn.txn, tables: tables).timeOrderedFrom()
+            var expired: [String] = []
+            let key = ScratchBytes(capacity: 256)
+            try txn.txn.forEachBytes(tables.audit) { seqBytes, value throws(LarderError) -> Bool in
+                let seq = try AuditLog.seq(key: seqBytes)
+                guard value.count > 64, let fields = try? RecordFields(UnsafeRawBufferPointer(rebasing: value[..<(value.count - 64)])) else {
+                    return true
+                }
+                if seq >= orderedFrom && fields.timeMicros >= cutoff { return false }
+                guard let decisionID = fields.decisionID else { return true }
+                key.reset()
+                key.keyString(decisionID)
+                let made = try txn.txn.withValueBytes(tables.decisions, encodedKey: key.bytes) { row throws(LarderError) -> Bool in
+                    var reader = InPlaceReader(row)
+                    guard (try? reader.raw(1 + 32)) != nil, let time = try? reader.i64(), let auditSeq = try? reader.u64() else { return false }
+                    return auditSeq == seq && time < cutoff
+                }
+                if made == true { expired.append(InPlace.text(decisionID)) }
                 return expired.count < Self.decisionsPerPurgeMax
             }
             guard !expired.isEmpty else { return 0 }
-            for key in expired {
-                try txn.txn.delete(tables.decisions, key.second)
-                try txn.txn.delete(tables.decisionsByTime, key)
-            }
+            for id in expired { try txn.txn.delete(tables.decisions, id) }
             var payload = JSONWriter()
             payload.object { o in
                 o.field("older_than_days", days)

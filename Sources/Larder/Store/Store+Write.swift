@@ -205,7 +205,9 @@ extension Store {
             if let decision = plan.decision, let bytes = try txn.get(tables.decisions, decision.id) {
                 return .existing(try DecisionRecord.decode(id: decision.id, bytes))
             }
-            let time = options.clock.now().unixMicros
+            // Record times never decrease (docs/FORMAT.md section 3): a clock that went back writes
+            // the last record's time again, so that a time range is found by binary search on seq.
+            let time = max(options.clock.now().unixMicros, try AuditLog(txn: txn, tables: tables).lastTimeMicros() ?? .min)
             let storeTransaction = StoreTransaction(context: plan.context, timeMicros: time, txn: txn, tables: tables,
                                                     fault: options.auditFaultInjection, policy: options.policy,
                                                     keepsMerkleTree: options.keepsMerkleTree)
@@ -226,7 +228,6 @@ extension Store {
                     guard try txn.put(tables.decisions, decision.id, record.encoded(), mode: .insertNew) else {
                         preconditionFailure("decision \(decision.id) appeared inside its own transaction")
                     }
-                    try txn.put(tables.decisionsByTime, KeyPair(time, decision.id), Empty())
                 }
                 stored = bytes
             }

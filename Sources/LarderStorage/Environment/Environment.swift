@@ -79,10 +79,15 @@ package final class Environment: Sendable {
     ///   ``StorageError/Kind/exhausted`` when the disk is too full to create or open the store;
     ///   ``StorageError/Kind/failed`` or ``StorageError/Kind/damaged`` when LMDB cannot open it
     ///   (an I/O error, permissions, a damaged file).
-    package static func open(at path: String, options: Options = Options(), tables: [String]) throws(StorageError) -> Environment {
+    ///
+    /// `existingTables` are opened only when the store has them, never created: the tables of an
+    /// older schema, read once by a migration that then drops them (``WriteTransaction/dropTable(named:)``).
+    package static func open(at path: String, options: Options = Options(), tables: [String],
+                             existingTables: [String] = []) throws(StorageError) -> Environment {
         let handle = try EnvironmentHandle.open(path: path, limits: options.limits, durability: options.durability,
                                                 readOnly: options.readOnly, create: !options.readOnly && options.createIfMissing,
-                                                tableNames: tables, faults: options.faults, observer: options.observer)
+                                                tableNames: tables, existingTableNames: existingTables, faults: options.faults,
+                                                observer: options.observer)
         return Environment(handle: handle, options: options)
     }
 
@@ -121,8 +126,28 @@ package final class Environment: Sendable {
         return Table(name: name, dbi: dbi)
     }
 
+    /// A view of the table named `name` whose keys all start with the byte `prefix` (see
+    /// ``Table``): several views share one table.
+    ///
+    /// - throws: ``StorageError/Kind/notFound`` as ``table(_:key:value:)``.
+    package func table<K: OrderedKey, V: StoredValue>(_ name: String, prefix: UInt8, key: K.Type = K.self,
+                                                     value: V.Type = V.self) throws(StorageError) -> Table<K, V> {
+        guard let dbi = handle.tables[name] else {
+            throw StorageError(.notFound, "The store at \(path) has no table named \(name).", phase: .open)
+        }
+        return Table(name: name, dbi: dbi, keyPrefix: prefix)
+    }
+
     /// Whether a table of that name exists.
     package func hasTable(_ name: String) -> Bool { handle.tables[name] != nil }
+
+    /// Forgets tables a committed transaction dropped (``WriteTransaction/dropTable(named:)``):
+    /// they leave ``hasTable(_:)`` and the statistics. Waits for running transactions to end.
+    package func forgetTables(_ names: [String]) {
+        handle.gate.exclusive {
+            for name in names { handle.tables.removeValue(forKey: name) }
+        }
+    }
 
     // MARK: Reading
 
