@@ -199,14 +199,19 @@ package final class Environment: Sendable {
     ///   ``StorageError/Kind/paused`` while the write breaker is open, ``StorageError/Kind/closed``
     ///   after close, ``StorageError/Kind/failed`` when LMDB fails to commit,
     ///   ``StorageError/Kind/restartRequired`` after LMDB reported a fatal error.
+    ///
+    /// With `isolated` false, `body` promises to check everything before it writes anything (a
+    /// refusal leaves the transaction as it was): grouped with other writes it then runs in the
+    /// batch's transaction itself, without a nested transaction of its own.
     @discardableResult
-    package func write<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
+    package func write<R>(isolated: Bool = true, _ body: (WriteTransaction) throws -> R) throws -> R {
         precondition(TransactionScope.current == .none,
                      "Environment.write inside a read or write closure would deadlock: use the transaction you were given.")
         return try withoutActuallyEscaping(body) { escapable in
             let box = OutcomeBox<R>()
             let done = DispatchSemaphore(value: 0)
             let request = WriteRequest(
+                isolated: isolated,
                 run: { txn in box.run { try escapable(txn) } },
                 finish: { error in
                     if let error { box.fail(error) }
@@ -221,10 +226,11 @@ package final class Environment: Sendable {
     /// Runs `body` in the write transaction, suspending (not blocking a thread of Swift's
     /// cooperative pool) until its changes are durable. See ``write(_:)-(WriteTransaction)->R``.
     @discardableResult
-    package func write<R: Sendable>(_ body: @escaping @Sendable (WriteTransaction) throws -> R) async throws -> R {
+    package func write<R: Sendable>(isolated: Bool = true, _ body: @escaping @Sendable (WriteTransaction) throws -> R) async throws -> R {
         let box = OutcomeBox<R>()
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
             let request = WriteRequest(
+                isolated: isolated,
                 run: { txn in box.run { try body(txn) } },
                 finish: { error in
                     if let error { box.fail(error) }
