@@ -15,7 +15,8 @@ public struct VerifyReport: Sendable, Hashable {
             case leafHashMismatch
             /// SHA-256(0x01 ‖ previous ‖ leaf) differs from the stored chainHash.
             case chainHashMismatch
-            /// The chain head kept in meta differs from the last record.
+            /// The chain head kept in meta differs from the last record (schema 1 kept one;
+            /// schema 2 derives the head from the last record).
             case headMismatch
             /// A record has no entry in an index that should have one.
             case missingIndexEntry
@@ -143,7 +144,8 @@ extension Store {
     }
 
     /// Checks the audit chain alone: seqs without gaps, each record's own seq, every leaf and
-    /// chain hash (computed from the bytes where they lie in the map), and `meta.chain_head`.
+    /// chain hash (computed from the bytes where they lie in the map), and that meta keeps no
+    /// chain head of its own (schema 2: the head is the last record).
     /// What an auditor's verifier does; ``verify(progress:isCancelled:)`` checks all of that and
     /// everything else.
     ///
