@@ -12,7 +12,7 @@ enum Workload: String, CaseIterable, Sendable {
     case scan = "audit scan (decoded, 1,000 records)"
     case scanViews = "audit scan (views, 1,000 records)"
     case verify = "chain verification (Larder: whole verify())"
-    case verifyChainOnly = "chain only, public read API"
+    case verifyChainOnly = "chain only (Larder: verifyChain())"
     case single = "1 writer, 1 op per durable commit"
     case concurrent = "64 writers, each waits for durability"
     /// Last: Larder reopens its store without sync for it.

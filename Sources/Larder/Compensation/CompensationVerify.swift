@@ -9,7 +9,7 @@ extension Verifier {
     /// still open while the proposal waits, posted by `<id>.credit` once approved and voided by
     /// `<id>.release` once rejected; an approved one holds its responses on the incident and its
     /// refund request.
-    mutating func verifyCompensation() throws(LarderError) {
+    func verifyCompensation() throws(LarderError) {
         let table = StoreTables.compensationProposalsName
         var count = 0
         let total = try txn.statistics(tables.compensationProposals).entries
@@ -46,7 +46,7 @@ extension Verifier {
         let hold_transfer: String?
     }
 
-    private mutating func checkProposalRecords(_ proposal: CompensationProposal) throws(LarderError) {
+    private func checkProposalRecords(_ proposal: CompensationProposal) throws(LarderError) {
         let table = StoreTables.compensationProposalsName
         let what = "proposal \(proposal.id)"
         if let payload = try compensationRecord(seq: proposal.proposedSeq, event: .compensationProposed, proposal: proposal, what: what) {
@@ -72,7 +72,7 @@ extension Verifier {
 
     /// The record at `seq`, when it is an `event` record about the proposal (by ref and payload);
     /// otherwise a problem is reported and nil returned.
-    private mutating func compensationRecord(seq: UInt64, event: AuditEvent, proposal: CompensationProposal,
+    private func compensationRecord(seq: UInt64, event: AuditEvent, proposal: CompensationProposal,
                                              what: String) throws(LarderError) -> CompensationPayload? {
         let table = StoreTables.compensationProposalsName
         guard let value = try txn.get(tables.audit, seq), let record = try? AuditEntry.decode(value).record else {
@@ -90,7 +90,7 @@ extension Verifier {
         return payload
     }
 
-    private mutating func checkProposalEffects(_ proposal: CompensationProposal) throws(LarderError) {
+    private func checkProposalEffects(_ proposal: CompensationProposal) throws(LarderError) {
         let table = StoreTables.compensationProposalsName
         let what = "proposal \(proposal.id)"
         func problem(_ detail: String) { report.add(.incidentMismatch, seq: proposal.decision?.auditSeq ?? proposal.proposedSeq, table: table, "\(what): \(detail)") }

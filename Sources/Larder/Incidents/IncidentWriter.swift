@@ -66,15 +66,10 @@ public struct IncidentWriter {
             throw LarderError(.conflict, "Incident \(id) exists already; nothing was written.", failureClass: .validation, retryable: false)
         }
         let refs = Array(Set(report.refs)).sorted()
-        var payload = JSONWriter()
-        payload.object { o in
-            o.field("incident_id", id)
-            o.field("severity", report.severity.rawValue)
-            o.field("summary", report.summary)
-            o.field("source", report.source)
-        }
+        let payload = IncidentRecords.failureRecordedPayload(id: id, severity: report.severity, summary: report.summary,
+                                                             source: report.source)
         let draft = try Self.checked(AuditDraft(event: .opFailureRecorded, refs: [.incident(id)] + refs,
-                                                failureCategory: report.category.rawValue, payload: payload.text))
+                                                failureCategory: report.category.rawValue, payload: payload))
         let incident = Incident(id: id, category: report.category, severity: report.severity, summary: report.summary,
                                 source: report.source, refs: refs, reportedBy: actor, state: .open, version: 1,
                                 createdAtMicros: transaction.timeMicros, updatedAtMicros: transaction.timeMicros,
@@ -266,7 +261,6 @@ public struct IncidentWriter {
         let responseID = chosenResponseID ?? "\(id).r\(incident.responses.count + 1)"
         let seq = try transaction.nextAuditSeq()
         let requestRef = CorrelationRef.request(transaction.context.requestID)
-        var refs: [CorrelationRef] = [.incident(id)] + incident.refs
         var transferID: String?
         var refundID: String?
         var planner = LedgerPlanner(txn: txn, tables: tables, timeMicros: transaction.timeMicros, packsLedger: policy.packsLedger)
@@ -291,8 +285,7 @@ public struct IncidentWriter {
             creditPlan = try planner.plan(.transfer(id: transfer, debit: policy.creditIssuingAccount, credit: customer,
                                                     amount: amount, refs: [.incident(id), requestRef]))
             transferID = transfer
-            refs.append(.transfer(transfer))
-        case .refund(let billing, _):
+        case .refund:
             let derived = "\(responseID).refund"
             try Self.checkDerived(derived, field: "refund id", responseID: responseID)
             if try txn.get(tables.incidentRefunds, derived) != nil {
@@ -300,17 +293,11 @@ public struct IncidentWriter {
                                   failureClass: .validation, retryable: false)
             }
             refundID = derived
-            refs.append(.billing(billing!))
-        case .cancellation(let cycle):
-            refs.append(.cycle(cycle))
-        case .delay(_, let subject):
-            refs.append(subject)
-        case .substitution:
+        case .cancellation, .delay, .substitution:
             break
         }
-        refs = Array(Set(refs)).sorted()
-        var effectRefs = refs
-        if case .credit(_, let customer, _) = response { effectRefs = Array(Set(refs + [.account(customer)])).sorted() }
+        let refs = IncidentRecords.responseRefs(incident: id, incidentRefs: incident.refs, response: response, transferID: transferID)
+        let effectRefs = IncidentRecords.effectRefs(refs, response: response)
         guard effectRefs.count <= AuditDraft.refsCountMax else {
             // Incidents recorded before reports were limited to IncidentReport.refsCountMax.
             throw LarderError(.validationFailed,
@@ -319,34 +306,21 @@ public struct IncidentWriter {
         let category = incident.category.rawValue
         let appliedDraft = try Self.checked(AuditDraft(
             event: .opResponseApplied, refs: refs, failureCategory: category, responseType: type.rawValue,
-            reasonCode: reasonCode, payload: try responsePayload(id, responseID, response, overriding: overriding)))
+            reasonCode: reasonCode,
+            payload: IncidentRecords.responsePayload(incident: id, responseID: responseID, response: response, overriding: overriding)))
         var effectDraft: AuditDraft?
         switch response {
         case .credit(let amount, let customer, let basis):
-            var payload = JSONWriter()
-            payload.object { o in
-                o.field("incident_id", id)
-                o.field("response_id", responseID)
-                o.field("transfer_id", transferID)
-                o.field("amount_cents", amount)
-                o.field("customer_account", customer)
-                o.field("basis", Self.describe(basis))
-            }
+            let payload = IncidentRecords.creditGrantedPayload(incident: id, responseID: responseID, transferID: transferID,
+                                                               amount: amount, customer: customer, basis: basis)
             effectDraft = try Self.checked(AuditDraft(event: .opCreditGranted, refs: effectRefs, failureCategory: category,
-                                                      responseType: type.rawValue, reasonCode: reasonCode, payload: payload.text))
+                                                      responseType: type.rawValue, reasonCode: reasonCode, payload: payload))
         case .refund(let billing, let amount):
             let request = RefundRequest(id: refundID!, incidentID: id, billingTransaction: billing!, amountCents: amount,
                                         status: .requested, requestedSeq: seq, outcomeSeq: nil, outcomeDetail: nil)
-            var payload = JSONWriter()
-            payload.object { o in
-                o.field("incident_id", id)
-                o.field("refund_id", request.id)
-                o.field("billing_transaction", billing)
-                o.field("amount_cents", amount)
-                o.field("status", RefundStatus.requested.rawValue)
-            }
+            let payload = IncidentRecords.refundIssuedPayload(incident: id, refundID: request.id, billing: billing, amount: amount)
             effectDraft = try Self.checked(AuditDraft(event: .opRefundIssued, refs: refs, failureCategory: category,
-                                                      responseType: type.rawValue, reasonCode: reasonCode, payload: payload.text))
+                                                      responseType: type.rawValue, reasonCode: reasonCode, payload: payload))
             refund = request
             refundBytes = try request.encoded()
         case .cancellation, .delay, .substitution:
@@ -368,17 +342,10 @@ public struct IncidentWriter {
                                       failureClass: .validation, retryable: false)
                 }
             }
-            var payload = JSONWriter()
-            payload.object { o in
-                o.field("incident_id", id)
-                o.field("response_id", responseID)
-                o.field("overrides", overridden.id)
-                o.field("overridden_actor", overridden.actor.id)
-                o.field("overridden_type", overridden.response.type.rawValue)
-                o.field("reversed_transfer", reversedTransfer)
-            }
+            let payload = IncidentRecords.overridePayload(incident: id, responseID: responseID, overridden: overridden,
+                                                          reversedTransfer: reversedTransfer)
             overrideDraft = try Self.checked(AuditDraft(event: .opOverrideUsed, refs: refs, failureCategory: category,
-                                                        responseType: type.rawValue, reasonCode: reasonCode, payload: payload.text))
+                                                        responseType: type.rawValue, reasonCode: reasonCode, payload: payload))
         }
         let record = AppliedResponse(id: responseID, response: response, actor: actor, reasonCode: reasonCode,
                                      timeMicros: transaction.timeMicros, auditSeq: seq, overrides: overriding,
@@ -447,17 +414,11 @@ public struct IncidentWriter {
         var refund = try RefundRequest.decode(stored)
         if let replay = try replays.refundOutcome(refund, status: status, detail: detail) { return replay }
         let incident = try load(refund.incidentID)
-        var payload = JSONWriter()
-        payload.object { o in
-            o.field("incident_id", incident.id)
-            o.field("refund_id", refundID)
-            o.field("billing_transaction", refund.billingTransaction)
-            o.field("status", status.rawValue)
-            o.field("detail", detail)
-        }
+        let payload = IncidentRecords.refundOutcomePayload(incident: incident.id, refundID: refundID, billing: refund.billingTransaction,
+                                                           status: status, detail: detail)
         let draft = try Self.checked(AuditDraft(
             event: .opRefundOutcome, refs: [.incident(incident.id), .billing(refund.billingTransaction)],
-            failureCategory: incident.category.rawValue, responseType: ResponseType.refund.rawValue, payload: payload.text))
+            failureCategory: incident.category.rawValue, responseType: ResponseType.refund.rawValue, payload: payload))
         refund.status = status
         refund.outcomeSeq = try transaction.nextAuditSeq()
         refund.outcomeDetail = detail
@@ -611,47 +572,5 @@ public struct IncidentWriter {
         }
     }
 
-    private func responsePayload(_ incidentID: String, _ responseID: String, _ response: IncidentResponse,
-                                 overriding: String?) throws(LarderError) -> String {
-        var payload = JSONWriter()
-        payload.object { o in
-            o.field("incident_id", incidentID)
-            o.field("response_id", responseID)
-            o.field("type", response.type.rawValue)
-            switch response {
-            case .delay(let revised, let subject):
-                o.field("revised_time", RFC3339.format(revised))
-                o.field("subject", subject.description)
-            case .substitution(let item, let substitute, let consent):
-                o.field("item", item)
-                o.field("substitute", substitute)
-                if let consent {
-                    o.field("consent", {
-                        if case .explicit = consent { return "explicit" }
-                        return "pre_authorised"
-                    }())
-                    o.field("consent_reference", consent.reference)
-                }
-            case .credit(let amount, let customer, let basis):
-                o.field("amount_cents", amount)
-                o.field("customer_account", customer)
-                o.field("basis", Self.describe(basis))
-            case .refund(let billing, let amount):
-                o.field("billing_transaction", billing)
-                o.field("amount_cents", amount)
-            case .cancellation(let cycle):
-                o.field("cycle", cycle)
-            }
-            o.field("overrides", overriding)
-        }
-        return payload.text
-    }
-
-    static func describe(_ basis: CreditBasis) -> String {
-        switch basis {
-        case .preApproved(let code): "pre_approved:\(code)"
-        case .rule(let id): "rule:\(id)"
-        case .discretionary: "discretionary"
-        }
-    }
+    static func describe(_ basis: CreditBasis) -> String { IncidentRecords.describe(basis) }
 }

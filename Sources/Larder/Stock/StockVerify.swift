@@ -6,7 +6,7 @@ extension Verifier {
     /// expected and counted quantities and adjustment) and its adjustment transfer (present
     /// exactly when the adjustment is not zero, moving its size between the location and the
     /// item's adjustments account in the right direction).
-    mutating func verifyStock() throws(LarderError) {
+    func verifyStock() throws(LarderError) {
         let table = StoreTables.stockCountsName
         let ledger = LedgerReader(txn: txn, tables: tables)
         try txn.forEach(tables.stockCounts) { (entry: Entry<String, [UInt8]>) throws(LarderError) -> Bool in

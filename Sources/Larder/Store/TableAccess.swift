@@ -87,6 +87,18 @@ class TableReader {
         if let thrown { throw thrown }
     }
 
+    /// Calls `body` with the value under `key` where it lies in the map (valid only inside
+    /// `body`); nil when absent.
+    final func withValueBytes<K, V, R>(_ table: Table<K, V>, encodedKey key: [UInt8],
+                                       _ body: (UnsafeRawBufferPointer) throws(LarderError) -> R) throws(LarderError) -> R? {
+        try raw.withValueBytes(table, encodedKey: key, mapError: { LarderError($0) }, body)
+    }
+
+    /// Calls `body` with a cursor over `table`, for merge walks; valid only inside `body`.
+    final func withBytesCursor<K, V, R>(_ table: Table<K, V>, _ body: (BytesCursor) throws(LarderError) -> R) throws(LarderError) -> R {
+        try raw.withBytesCursor(table, mapError: { LarderError($0) }, body)
+    }
+
     /// The last entry of `range`.
     final func last<K, V>(_ table: Table<K, V>, in range: KeyRange<K> = .all) throws(LarderError) -> Entry<K, V>? {
         do { return try raw.last(table, in: range) } catch { throw LarderError(error) }

@@ -91,6 +91,13 @@ public struct MerkleHash: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The hash made of exactly 32 bytes read where they lie (a leaf hash in an audit value).
+    init(copying bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count == Self.byteCount, "a Merkle hash is 32 bytes")
+        self.init()
+        withUnsafeMutableBytes(of: &words) { target in target.copyMemory(from: bytes) }
+    }
+
     private init(digest: SHA256.Digest) {
         self.init()
         withUnsafeMutableBytes(of: &words) { target in

@@ -129,10 +129,12 @@ public struct MerkleTreeReader<Storage: MerkleTileStorage> {
     /// Recomputes every stored subtree hash of the tree of `treeSize` leaves from the level below
     /// and returns the first that differs (lowest level first, then lowest index), or nil when the
     /// stored tree matches the leaves. Reads every hash once: O(n).
+    /// - parameter fromLevel: the lowest tile level to check (1: all); a caller that checked the
+    ///   lower levels itself (verify checks level 1 while it walks the leaves) starts above them.
     /// - throws: storage errors, including a stored hash that is missing.
-    public func firstMismatchedNode() throws(LarderError) -> (stored: MerkleStoredNode, expected: MerkleHash)? {
+    public func firstMismatchedNode(fromLevel: Int = 1) throws(LarderError) -> (stored: MerkleStoredNode, expected: MerkleHash)? {
         let width = UInt64(1) << tileHeight
-        var level = 1
+        var level = max(1, fromLevel)
         while level * tileHeight < 64 {
             let count = treeSize >> (level * tileHeight)
             if count == 0 { break }

@@ -1,6 +1,6 @@
 import LarderStorage
 
-/// What ``Store/verify(progress:)`` found.
+/// What ``Store/verify(progress:isCancelled:)`` found.
 public struct VerifyReport: Sendable, Hashable {
     /// One thing that is wrong, located as precisely as possible.
     public struct Problem: Sendable, Hashable, CustomStringConvertible {
@@ -30,6 +30,8 @@ public struct VerifyReport: Sendable, Hashable {
             /// A stored node of the audit log's Merkle tree is missing, extra, or differs from
             /// the hash of the 256 hashes below it.
             case merkleTreeMismatch
+            /// A value in meta (other than the chain head) differs from the audit record that set it.
+            case metaMismatch
         }
 
         public let kind: Kind
@@ -110,17 +112,52 @@ public struct VerifyProgress: Sendable, Hashable {
 }
 
 extension Store {
-    /// Walks the whole audit chain and every index in one snapshot and reports what is wrong:
-    /// gaps, undecodable records, hash mismatches, index entries missing or pointing nowhere,
-    /// decisions inconsistent with the log.
+    /// Checks the whole store in one snapshot and reports what is wrong: the audit chain (gaps,
+    /// undecodable records, hash mismatches, the head in meta), every index entry, and every
+    /// state table against the audit records that made it — decisions, accounts, transfers,
+    /// every balance and history entry, incidents, refund requests, cancelled cycles — and
+    /// `meta.policy_sha256` against the last `POLICY_CHANGED` record (docs/FORMAT.md section 11).
     ///
-    /// Runs on the calling thread in a read transaction: writers go on meanwhile.
+    /// Runs on the calling thread in one read transaction, so writers go on meanwhile. Every
+    /// table is walked once, in its own key order; memory stays bounded whatever the store's size.
     ///
-    /// - parameter progress: called every ``verifyProgressInterval`` records and at the end of each phase.
-    public func verify(progress: ((VerifyProgress) -> Void)? = nil) throws -> VerifyReport {
+    /// ```swift
+    /// let report = try store.verify { progress in print(progress.phase, progress.done, "of", progress.total) }
+    /// if !report.isIntact { print(report.problems) }
+    /// ```
+    ///
+    /// - parameter progress: called every ``verifyProgressInterval`` rows and at the end of each phase.
+    /// - parameter isCancelled: asked as often as `progress` is called; once it answers true,
+    ///   verify stops and throws `CancellationError`.
+    /// - throws: `CancellationError` when cancelled; PERSISTENCE_ERROR when LMDB fails to read.
+    public func verify(progress: ((VerifyProgress) -> Void)? = nil, isCancelled: (() -> Bool)? = nil) throws -> VerifyReport {
         try readTables { txn in
-            var verifier = Verifier(txn: txn, tables: tables, progress: progress)
+            let verifier = Verifier(txn: txn, tables: tables, progress: progress, isCancelled: isCancelled)
             try verifier.run()
+            if verifier.cancelled { throw CancellationError() }
+            return verifier.report
+        }
+    }
+
+    /// Checks the audit chain alone: seqs without gaps, each record's own seq, every leaf and
+    /// chain hash (computed from the bytes where they lie in the map), and `meta.chain_head`.
+    /// What an auditor's verifier does; ``verify(progress:isCancelled:)`` checks all of that and
+    /// everything else.
+    ///
+    /// ```swift
+    /// let chain = try store.verifyChain()
+    /// print(chain.isIntact, chain.head.seq)
+    /// ```
+    ///
+    /// - parameter progress: called every ``verifyProgressInterval`` records and at the end.
+    /// - parameter isCancelled: asked as often as `progress` is called; once it answers true,
+    ///   the walk stops and throws `CancellationError`.
+    /// - throws: `CancellationError` when cancelled; PERSISTENCE_ERROR when LMDB fails to read.
+    public func verifyChain(progress: ((VerifyProgress) -> Void)? = nil, isCancelled: (() -> Bool)? = nil) throws -> VerifyReport {
+        try readTables { txn in
+            let verifier = Verifier(txn: txn, tables: tables, progress: progress, isCancelled: isCancelled)
+            try verifier.runChainOnly()
+            if verifier.cancelled { throw CancellationError() }
             return verifier.report
         }
     }
@@ -129,126 +166,109 @@ extension Store {
     public static let verifyProgressInterval = 4_096
 }
 
-struct Verifier {
+/// One verify run over one snapshot. Each table is walked once (the summing pass); each walk
+/// checks what it can alone and feeds the facts of the relations it takes part in (``Relation``).
+/// When a relation's sides differ, the walks that feed it run again to name the facts that
+/// differ; those walks report nothing else (``muted``).
+final class Verifier {
     let txn: TableReader
     let tables: StoreTables
     let progress: ((VerifyProgress) -> Void)?
-    var report = VerifyReport()
+    let isCancelled: (() -> Bool)?
+    // The walks touch these for every row: no dynamic exclusivity checks (one thread, and no
+    // walk reenters another's access).
+    @exclusivity(unchecked) var report = VerifyReport()
+    let facts = FactBook()
+    /// Set while a walk runs again to name facts: its own checks were reported the first time.
+    @exclusivity(unchecked) var muted = false
+    @exclusivity(unchecked) private(set) var cancelled = false
+    /// Set while the log is walked again to name a write whose decision is missing.
+    @exclusivity(unchecked) var locatingDecisions = false
+    let scratch = ScratchBytes()
+    /// The refs a transfer's record adds, reused for every transfer.
+    @exclusivity(unchecked) var extraRefs: [RefMerge.Ref] = []
 
-    mutating func run() throws(LarderError) {
-        let expected = try verifyChain()
+    // What the chain walk learned about decisions and meta.
+    /// Writes that made a decision (runs of records with one decisionID, requestID and time).
+    @exclusivity(unchecked) var decisionWrites = 0
+    /// Decisions removed, by the `purged` counts of `DECISIONS_PURGED` records.
+    @exclusivity(unchecked) var decisionsPurged: UInt64 = 0
+    /// `DECISIONS_PURGED` records: seq and cutoff. Purges are rare administrative writes.
+    @exclusivity(unchecked) var purges: [(seq: UInt64, cutoffMicros: Int64?)] = []
+    /// The `policy_sha256` of the last `POLICY_CHANGED` record, and its seq.
+    @exclusivity(unchecked) var lastPolicy: (seq: UInt64, sha256: [UInt8]?)?
+
+    init(txn: TableReader, tables: StoreTables, progress: ((VerifyProgress) -> Void)?, isCancelled: (() -> Bool)?) {
+        self.txn = txn
+        self.tables = tables
+        self.progress = progress
+        self.isCancelled = isCancelled
+    }
+
+    func run() throws(LarderError) {
+        try walkLog(hashing: true, relations: true)
+        try verifyHead()
         try verifyMerkleTree()
-        try verifyIndexes(expected)
+        try verifyPolicy()
+        try walkAuditIndexes()
         try verifyDecisions()
         try verifyLedger()
         try verifyIncidents()
         try verifyCompensation()
         try verifyStock()
+        guard !cancelled else { return }
+        try locateMismatches()
     }
 
-    func tick(_ phase: String, _ done: Int, _ total: Int, force: Bool = false) {
-        guard let progress, force || done % Store.verifyProgressInterval == 0 else { return }
-        progress(VerifyProgress(phase: phase, done: done, total: total))
-    }
-
-    /// Expected index entry counts, gathered while walking the chain.
-    struct ExpectedIndexes {
-        var requestEntries = 0
-        var refEntries = 0
-        var timeEntries = 0
-    }
-
-    private mutating func verifyChain() throws(LarderError) -> ExpectedIndexes {
-        let total = try txn.statistics(tables.audit).entries
-        var expected = ExpectedIndexes()
-        var previousSeq: UInt64 = 0
-        var previousChain = AuditChain.genesis
-        let table = StoreTables.auditName
-        try txn.forEach(tables.audit) { (entry: Entry<UInt64, [UInt8]>) throws(LarderError) -> Bool in
-            let seq = entry.key
-            report.recordsChecked += 1
-            if seq != previousSeq + 1 {
-                report.add(.gap, seq: seq, table: table, "expected seq \(previousSeq + 1), found \(seq)")
-            }
-            previousSeq = seq
-            let parts: (record: [UInt8], leaf: [UInt8], chain: [UInt8])
-            do throws(LarderError) {
-                parts = try AuditEntry.split(entry.value)
-            } catch {
-                report.add(.malformed, seq: seq, table: table, error.message)
-                return true
-            }
-            if AuditChain.leafHash(parts.record) != parts.leaf {
-                report.add(.leafHashMismatch, seq: seq, table: table,
-                           "the record's bytes hash to \(AuditChain.leafHash(parts.record).hexString), stored leafHash is \(parts.leaf.hexString)")
-            }
-            let chain = AuditChain.chainHash(previous: previousChain, leaf: parts.leaf)
-            if chain != parts.chain {
-                report.add(.chainHashMismatch, seq: seq, table: table,
-                           "expected chainHash \(chain.hexString), stored \(parts.chain.hexString)")
-            }
-            // Continue from the stored hash so one damaged record is reported once, not at every
-            // record after it.
-            previousChain = parts.chain
-            do throws(LarderError) {
-                let record = try AuditRecord.decode(parts.record)
-                if record.seq != seq {
-                    report.add(.seqMismatch, seq: seq, table: table, "the record says seq \(record.seq)")
-                }
-                try checkIndexEntries(of: record, seq: seq, expected: &expected)
-            } catch {
-                report.add(.malformed, seq: seq, table: table, error.message)
-            }
-            tick("audit chain", report.recordsChecked, total)
-            return true
-        }
-        tick("audit chain", report.recordsChecked, total, force: true)
-        report.head = ChainHead(seq: previousSeq, chainHash: previousChain)
+    func runChainOnly() throws(LarderError) {
+        try walkLog(hashing: true, relations: false)
         try verifyHead()
-        return expected
     }
 
-    private mutating func checkIndexEntries(of record: AuditRecord, seq: UInt64, expected: inout ExpectedIndexes) throws(LarderError) {
-        expected.requestEntries += 1
-        if try !txn.contains(tables.auditByRequest, KeyPair(record.requestID, seq)) {
-            report.add(.missingIndexEntry, seq: seq, table: StoreTables.auditByRequestName, "no entry for request \(record.requestID)")
-        }
-        for ref in record.refs {
-            expected.refEntries += 1
-            if try !txn.contains(tables.auditByRef, KeyPair(KeyPair(ref.kind, ref.id), seq)) {
-                report.add(.missingIndexEntry, seq: seq, table: StoreTables.auditByRefName, "no entry for \(ref)")
-            }
-        }
-        expected.timeEntries += 1
-        if try !txn.contains(tables.auditByTime, KeyPair(record.timeMicros, seq)) {
-            report.add(.missingIndexEntry, seq: seq, table: StoreTables.auditByTimeName,
-                       "no entry for time \(RFC3339.format(record.timeMicros))")
-        }
-        report.indexEntriesChecked += 2 + record.refs.count
+    /// Reports `detail` unless a locating walk repeats a check already reported.
+    func problem(_ kind: VerifyReport.Problem.Kind, seq: UInt64?, table: String, _ detail: @autoclosure () -> String) {
+        guard !muted else { return }
+        report.add(kind, seq: seq, table: table, detail())
     }
 
-    private mutating func verifyHead() throws(LarderError) {
+    /// Reports progress every ``Store/verifyProgressInterval`` items (and when `force`), and
+    /// asks whether to stop. Returns false once cancelled.
+    @discardableResult
+    func tick(_ phase: String, _ done: Int, _ total: Int, force: Bool = false) -> Bool {
+        guard !cancelled else { return false }
+        guard force || done % Store.verifyProgressInterval == 0 else { return !cancelled }
+        if !muted { progress?(VerifyProgress(phase: phase, done: done, total: total)) }
+        if isCancelled?() == true { cancelled = true }
+        return !cancelled
+    }
+
+    // MARK: Head and meta
+
+    private func verifyHead() throws(LarderError) {
+        guard !cancelled else { return }
         guard let bytes = try txn.get(tables.meta, MetaKey.chainHead) else {
             if report.head.seq != 0 {
-                report.add(.headMismatch, seq: report.head.seq, table: StoreTables.metaName, "meta has no chain head")
+                problem(.headMismatch, seq: report.head.seq, table: StoreTables.metaName, "meta has no chain head")
             }
             return
         }
         var reader = ByteReader(bytes)
         guard let seq = try? reader.readUInt64(), let hash = try? reader.readBytes(32), reader.isAtEnd else {
-            report.add(.headMismatch, seq: nil, table: StoreTables.metaName, "the chain head in meta is malformed")
+            problem(.headMismatch, seq: nil, table: StoreTables.metaName, "the chain head in meta is malformed")
             return
         }
         if seq != report.head.seq || hash != report.head.chainHash {
-            report.add(.headMismatch, seq: max(seq, report.head.seq), table: StoreTables.metaName,
-                       "meta says head seq \(seq) hash \(hash.hexString); the log ends at seq \(report.head.seq) hash \(report.head.chainHash.hexString) (records missing at the end?)")
+            problem(.headMismatch, seq: max(seq, report.head.seq), table: StoreTables.metaName,
+                    "meta says head seq \(seq) hash \(hash.hexString); the log ends at seq \(report.head.seq) hash \(report.head.chainHash.hexString) (records missing at the end?)")
         }
     }
 
     /// The stored Merkle nodes against the records: each level L holds exactly ⌊head / 256^L⌋
     /// nodes, and each equals the hash of the 256 below it (the leaf hashes were checked against
-    /// the record bytes by the chain walk). O(n) hashes.
-    private mutating func verifyMerkleTree() throws(LarderError) {
+    /// the record bytes by the chain walk, which also checked level 1 from them as it went). O(n)
+    /// hashes.
+    private func verifyMerkleTree() throws(LarderError) {
+        guard !cancelled else { return }
         let table = StoreTables.merkleNodesName
         let size = UInt64(report.recordsChecked)
         guard report.head.seq == size else {
@@ -274,7 +294,8 @@ struct Verifier {
         tick("merkle tree", 0, 1)
         guard complete else { return }
         do throws(LarderError) {
-            if let (node, expected) = try MerkleTreeReader(tiles, treeSize: size).firstMismatchedNode() {
+            // Level 1 was checked against the leaves by the chain walk.
+            if let (node, expected) = try MerkleTreeReader(tiles, treeSize: size).firstMismatchedNode(fromLevel: 2) {
                 let span = UInt64(1) << (8 * node.tileLevel)
                 report.add(.merkleTreeMismatch, seq: nil, table: table,
                            "tile level \(node.tileLevel) index \(node.index) (seqs \(node.index * span + 1)...\((node.index + 1) * span)) is stored as \(node.hash.hexString); the hashes below it give \(expected.hexString)")
@@ -285,74 +306,88 @@ struct Verifier {
         tick("merkle tree", 1, 1, force: true)
     }
 
-    /// Every record's index entries were looked up while walking the chain; when an index holds
-    /// exactly as many entries as expected, it can hold no dangling one. Otherwise walk it.
-    private mutating func verifyIndexes(_ expected: ExpectedIndexes) throws(LarderError) {
-        try walkIfMiscounted(tables.auditByRequest, name: StoreTables.auditByRequestName, expected: expected.requestEntries,
-                             seq: \.second) { key, record in record.requestID == key.first }
-        try walkIfMiscounted(tables.auditByRef, name: StoreTables.auditByRefName, expected: expected.refEntries,
-                             seq: \.second) { key, record in record.refs.contains(CorrelationRef(key.first.first, key.first.second)) }
-        try walkIfMiscounted(tables.auditByTime, name: StoreTables.auditByTimeName, expected: expected.timeEntries,
-                             seq: \.second) { key, record in record.timeMicros == key.first }
-    }
-
-    /// Walks an audit index whose entry count differs from the expected one, checking that each
-    /// entry points to a record that matches it.
-    private mutating func walkIfMiscounted<K: OrderedKey>(
-        _ index: Table<K, Empty>, name: String, expected: Int, seq: KeyPath<K, UInt64>,
-        matches: (K, AuditRecord) -> Bool
-    ) throws(LarderError) {
-        let count = try txn.statistics(index).entries
-        guard count != expected else { return }
-        var done = 0
-        try txn.forEach(index) { (entry: Entry<K, Empty>) throws(LarderError) -> Bool in
-            done += 1
-            try checkPointer(seq: entry.key[keyPath: seq], table: name) { matches(entry.key, $0) }
-            tick(name, done, count)
-            return true
-        }
-    }
-
-    private mutating func checkPointer(seq: UInt64, table: String, matches: (AuditRecord) -> Bool) throws(LarderError) {
-        report.indexEntriesChecked += 1
-        guard let value = try txn.get(tables.audit, seq) else {
-            report.add(.danglingIndexEntry, seq: seq, table: table, "points to seq \(seq), which does not exist")
+    /// `meta.policy_sha256` is the digest the last `POLICY_CHANGED` record names (both absent
+    /// when the store records no policy).
+    private func verifyPolicy() throws(LarderError) {
+        guard !cancelled else { return }
+        let stored = try txn.get(tables.meta, MetaKey.policySHA256)
+        let table = StoreTables.metaName
+        switch (stored, lastPolicy) {
+        case (nil, nil):
             return
-        }
-        guard let record = try? AuditEntry.decode(value).record else { return } // reported by the chain walk
-        if !matches(record) {
-            report.add(.danglingIndexEntry, seq: seq, table: table, "points to seq \(seq), whose record does not match the entry")
+        case (let stored?, nil):
+            problem(.metaMismatch, seq: nil, table: table,
+                    "meta.policy_sha256 is \(stored.hexString), but no POLICY_CHANGED record exists")
+        case (nil, let last?):
+            problem(.metaMismatch, seq: last.seq, table: table,
+                    "POLICY_CHANGED record \(last.seq) recorded a policy, but meta has no policy_sha256")
+        case (let stored?, let last?):
+            guard let named = last.sha256 else {
+                problem(.metaMismatch, seq: last.seq, table: table,
+                        "POLICY_CHANGED record \(last.seq) names no policy_sha256 that can be read")
+                return
+            }
+            if stored != named {
+                problem(.metaMismatch, seq: last.seq, table: table,
+                        "meta.policy_sha256 is \(stored.hexString), but the last POLICY_CHANGED record (\(last.seq)) names \(named.hexString)")
+            }
         }
     }
 
-    private mutating func verifyDecisions() throws(LarderError) {
-        let total = try txn.statistics(tables.decisions).entries
-        var done = 0
-        try txn.forEach(tables.decisions) { (entry: Entry<String, [UInt8]>) throws(LarderError) -> Bool in
-            done += 1
-            report.otherRecordsChecked += 1
-            let table = StoreTables.decisionsName
-            guard let decision = try? DecisionRecord.decode(id: entry.key, entry.value) else {
-                report.add(.malformed, seq: nil, table: table, "decision \(entry.key) cannot be decoded")
-                return true
-            }
-            if try !txn.contains(tables.decisionsByTime, KeyPair(decision.timeMicros, decision.decisionID)) {
-                report.add(.missingIndexEntry, seq: nil, table: StoreTables.decisionsByTimeName, "no entry for decision \(entry.key)")
-            }
-            if decision.auditSeq != 0 {
-                let record = try txn.get(tables.audit, decision.auditSeq).flatMap { try? AuditEntry.decode($0).record }
-                if record?.decisionID != decision.decisionID {
-                    report.add(.decisionMismatch, seq: decision.auditSeq, table: table,
-                               "decision \(entry.key) names audit seq \(decision.auditSeq), which is not a record of that decision")
+    // MARK: Naming the facts that differ
+
+    /// For every relation whose sides differ, walks again (twice: buckets, then the facts of the
+    /// differing buckets) what feeds it, and names each fact found on one side only.
+    private func locateMismatches() throws(LarderError) {
+        let mismatched = facts.mismatched
+        guard !mismatched.isEmpty else { return }
+        muted = true
+        defer { muted = false }
+        facts.startBucketing(mismatched)
+        try rewalk(mismatched)
+        let leftOut = facts.startDetailing()
+        try rewalk(mismatched)
+        muted = false
+        guard !cancelled else { return }
+        for relation in mismatched {
+            let info = relation.info
+            let unmatched = facts.unmatched(relation)
+            for fact in unmatched {
+                let times = fact.surplus > 1 ? " (\(fact.surplus) times)" : ""
+                switch fact.side {
+                case .left:
+                    problem(info.leftOnly, seq: fact.origin?.seq, table: info.table,
+                            "\(fact.origin?.what ?? "a fact")\(times) has no match in \(info.right)")
+                case .right:
+                    problem(info.rightOnly, seq: fact.origin?.seq, table: info.table,
+                            "\(fact.origin?.what ?? "a fact")\(times) has no match in \(info.left)")
                 }
             }
-            tick("decisions", done, total)
-            return true
+            if unmatched.isEmpty {
+                let surplus = facts.surplus(relation)
+                problem(info.leftOnly, seq: nil, table: info.table,
+                        "\(info.left) and \(info.right) disagree (\(abs(surplus)) \(surplus >= 0 ? "more" : "fewer") on the first side)\(leftOut ? "; too many differences to name them all" : "")")
+            }
         }
-        let indexCount = try txn.statistics(tables.decisionsByTime).entries
-        if indexCount != total {
-            report.add(.danglingIndexEntry, seq: nil, table: StoreTables.decisionsByTimeName,
-                       "\(indexCount) entries for \(total) decisions")
+        if leftOut {
+            problem(.malformed, seq: nil, table: "verify", "more differences exist than verify names; fix these and verify again")
+        }
+    }
+
+    /// The walks that feed `relations`, again.
+    private func rewalk(_ relations: [Relation]) throws(LarderError) {
+        let wanted = Set(relations)
+        let fromLog: Set<Relation> = [.auditByRequest, .auditByRef, .auditByTime, .accountRecords, .transferRecords,
+                                      .incidentCreated, .incidentTransitions, .responseRecords, .refundOutcomes]
+        if !wanted.isDisjoint(with: fromLog) { try walkLog(hashing: false, relations: true) }
+        if !wanted.isDisjoint(with: [.auditByRequest, .auditByRef, .auditByTime]) { try walkAuditIndexes() }
+        if wanted.contains(.decisionsByTime) { try verifyDecisions() }
+        if !wanted.isDisjoint(with: [.accountRecords, .transferRecords, .historyEntries, .releases, .resolutions, .resolutionShapes]) {
+            try verifyLedger()
+        }
+        if !wanted.isDisjoint(with: [.incidentCreated, .incidentTransitions, .responseRecords, .refundOutcomes,
+                                     .refundRequests, .cancelledCycles, .incidentIndex]) {
+            try verifyIncidents()
         }
     }
 }

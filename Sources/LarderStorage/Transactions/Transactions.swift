@@ -139,6 +139,49 @@ package class ReadTransaction {
         try walk(table.dbi, lower: range.lower, upper: range.upper, direction: direction, mapError: mapError, body)
     }
 
+    /// ``withValueBytes(_:_:mapError:_:)`` with the key already encoded.
+    package func withValueBytes<K, V, R, E: Error>(
+        _ table: Table<K, V>, encodedKey key: [UInt8], mapError: (StorageError) -> E,
+        _ body: (UnsafeRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R? {
+        let found: UnsafeRawBufferPointer?
+        do {
+            found = try key.withBytes { (keyBytes: UnsafeRawBufferPointer) throws(StorageError) -> UnsafeRawBufferPointer? in
+                try valueBytes(table.dbi, key: keyBytes, tableName: table.name)
+            }
+        } catch {
+            throw mapError(error)
+        }
+        guard let found else { return nil }
+        return try body(found)
+    }
+
+    /// Calls `body` with a cursor over `table`, for walks that move through several tables side
+    /// by side (merge walks). The cursor and the bytes it shows are valid only inside `body`.
+    ///
+    /// ```swift
+    /// try txn.withBytesCursor(balances, mapError: { $0 }) { cursor in
+    ///     var more = try cursor.first(mapError: { $0 })
+    ///     while more { /* cursor.key, cursor.value */ more = try cursor.next(mapError: { $0 }) }
+    /// }
+    /// ```
+    ///
+    /// - throws: `mapError` of an LMDB failure; whatever `body` throws.
+    package func withBytesCursor<K, V, R, E: Error>(
+        _ table: Table<K, V>, mapError: (StorageError) -> E, _ body: (BytesCursor) throws(E) -> R
+    ) throws(E) -> R {
+        assertValid()
+        var pointer: OpaquePointer?
+        do { try checkCall(mdb_cursor_open(txn, table.dbi, &pointer), "mdb_cursor_open") } catch { throw mapError(error) }
+        let cursor = BytesCursor(transaction: self, cursor: pointer)
+        defer {
+            cursor.invalidate()
+            mdb_cursor_close(pointer)
+        }
+        return try body(cursor)
+    }
+
+
     // MARK: Scans
 
     /// Up to `limit` entries of `range`, in key order or reverse key order.
@@ -411,5 +454,70 @@ extension WriteTransaction {
     package func rawPut(tableNamed name: String, key: [UInt8], value: [UInt8]) throws(StorageError) {
         guard let dbi = handle.tables[name] else { throw StorageError(.notFound, "no table \(name)", phase: .write) }
         _ = try putRaw(dbi, key: key, value: value, mode: .upsert, tableName: name)
+    }
+}
+
+/// A cursor over one table inside ``ReadTransaction/withBytesCursor(_:mapError:_:)``: positioned
+/// with ``first(mapError:)``, ``seek(atOrAfter:mapError:)`` and friends, which return false when
+/// no entry is there. ``key`` and ``value`` show the current entry where it lies in the map, valid
+/// until the cursor moves or its closure returns.
+package final class BytesCursor {
+    private let transaction: ReadTransaction
+    private let cursor: OpaquePointer?
+    // Touched at every step of a walk over millions of entries: no dynamic exclusivity checks
+    // (a cursor belongs to one closure on one thread, and nothing reenters it).
+    @exclusivity(unchecked) private var valid = true
+    @exclusivity(unchecked) private var currentKey = MDB_val()
+    @exclusivity(unchecked) private var currentValue = MDB_val()
+    /// Whether the cursor stands on an entry.
+    @exclusivity(unchecked) package private(set) var isPositioned = false
+
+    init(transaction: ReadTransaction, cursor: OpaquePointer?) {
+        self.transaction = transaction
+        self.cursor = cursor
+    }
+
+    func invalidate() { valid = false }
+
+    /// The current entry's key (empty when not positioned).
+    package var key: UnsafeRawBufferPointer {
+        precondition(valid, "A Larder cursor was used after its closure returned.")
+        return isPositioned ? ReadTransaction.buffer(currentKey) : UnsafeRawBufferPointer(start: nil, count: 0)
+    }
+
+    /// The current entry's value (empty when not positioned).
+    package var value: UnsafeRawBufferPointer {
+        precondition(valid, "A Larder cursor was used after its closure returned.")
+        return isPositioned ? ReadTransaction.buffer(currentValue) : UnsafeRawBufferPointer(start: nil, count: 0)
+    }
+
+    package func first<E: Error>(mapError: (StorageError) -> E) throws(E) -> Bool { try move(MDB_FIRST, mapError) }
+    package func last<E: Error>(mapError: (StorageError) -> E) throws(E) -> Bool { try move(MDB_LAST, mapError) }
+    package func next<E: Error>(mapError: (StorageError) -> E) throws(E) -> Bool { try move(MDB_NEXT, mapError) }
+    package func previous<E: Error>(mapError: (StorageError) -> E) throws(E) -> Bool { try move(MDB_PREV, mapError) }
+
+    /// Moves to the first entry whose key is `key` or sorts after it.
+    package func seek<E: Error>(atOrAfter key: [UInt8], mapError: (StorageError) -> E) throws(E) -> Bool {
+        precondition(valid, "A Larder cursor was used after its closure returned.")
+        let rc: Int32 = key.withUnsafeBytes { raw in
+            currentKey = MDB_val(mv_size: raw.count, mv_data: UnsafeMutableRawPointer(mutating: raw.baseAddress))
+            return mdb_cursor_get(cursor, &currentKey, &currentValue, MDB_SET_RANGE)
+        }
+        return try landed(rc, mapError)
+    }
+
+    private func move<E: Error>(_ op: MDB_cursor_op, _ mapError: (StorageError) -> E) throws(E) -> Bool {
+        precondition(valid, "A Larder cursor was used after its closure returned.")
+        return try landed(mdb_cursor_get(cursor, &currentKey, &currentValue, op), mapError)
+    }
+
+    private func landed<E: Error>(_ rc: Int32, _ mapError: (StorageError) -> E) throws(E) -> Bool {
+        if rc == MDB_NOTFOUND {
+            isPositioned = false
+            return false
+        }
+        do { try transaction.checkCall(rc, "mdb_cursor_get") } catch { throw mapError(error) }
+        isPositioned = true
+        return true
     }
 }
