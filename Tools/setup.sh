@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Larder needs from Debian/Ubuntu packages when it is missing:
-# liblmdb-dev (headers + library), lmdb-utils (mdb_stat, mdb_dump, used by tests and docs)
-# and libsqlite3-dev (the SQLite contestant of the benchmark harness).
+# liblmdb-dev (headers + library), lmdb-utils (mdb_stat, mdb_dump, used by tests and docs),
+# libsqlite3-dev (the SQLite contestant of the benchmark harness) and postgresql (the fleet
+# tests start a throwaway server of their own; the package's default cluster is not used).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ missing=()
 command -v mdb_stat >/dev/null 2>&1 || missing+=(lmdb-utils)
 [ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
