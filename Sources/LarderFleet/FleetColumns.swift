@@ -1,4 +1,6 @@
 import Larder
+import NIOCore
+import PostgresNIO
 
 /// How an audit record becomes a `larder_audit` row, shared by the shipper (which writes rows)
 /// and the verifier (which checks that each row's columns are what its record bytes say).
@@ -149,6 +151,43 @@ enum FleetColumns {
         let integerDigits = mantissa[..<(point ?? mantissa.endIndex)].filter(isDigit).count
         let fractionDigits = point.map { mantissa[($0 + 1)...].filter(isDigit).count } ?? 0
         return integerDigits + exponent <= integerDigitsMax && fractionDigits - exponent <= fractionDigitsMax
+    }
+}
+
+extension FleetColumns {
+    /// Rows per INSERT statement: 17 parameters each, well under the protocol's 65,535.
+    static let rowsPerInsertMax = 1_000
+
+    /// One multi-row `INSERT INTO larder_audit` with every value bound, the same values COPY sends.
+    static func insert(_ entries: ArraySlice<AuditEntry>, boxID: String) throws -> PostgresQuery {
+        precondition(!entries.isEmpty && entries.count <= rowsPerInsertMax, "an INSERT takes 1...\(rowsPerInsertMax) rows")
+        var sql = "INSERT INTO larder_audit (\(auditColumns.joined(separator: ", "))) VALUES "
+        var binds = PostgresBindings(capacity: entries.count * auditColumns.count)
+        for (index, entry) in entries.enumerated() {
+            let record = entry.record
+            let p = index * auditColumns.count
+            if index > 0 { sql += ", " }
+            sql += "($\(p + 1), $\(p + 2), $\(p + 3)::timestamptz, $\(p + 4), $\(p + 5), $\(p + 6), $\(p + 7), $\(p + 8), $\(p + 9), "
+                + "$\(p + 10)::jsonb, $\(p + 11), $\(p + 12), $\(p + 13), $\(p + 14)::jsonb, $\(p + 15), $\(p + 16), $\(p + 17))"
+            binds.append(text(boxID))
+            binds.append(Int64(record.seq))
+            binds.append(RFC3339.format(record.timeMicros))
+            binds.append(text(record.event.rawValue))
+            binds.append(text(record.actor.id))
+            binds.append(text(record.actor.role.rawValue))
+            binds.append(text(record.requestID))
+            binds.append(record.traceID.map(text))
+            binds.append(record.decisionID.map(text))
+            binds.append(refsJSON(record.refs))
+            binds.append(record.failureCategory.map(text))
+            binds.append(record.responseType.map(text))
+            binds.append(record.reasonCode.map(text))
+            binds.append(isJSONBSafe(record.payload) ? text(record.payload) : nil)
+            binds.append(ByteBuffer(bytes: entry.recordBytes))
+            binds.append(ByteBuffer(bytes: entry.leafHash))
+            binds.append(ByteBuffer(bytes: entry.chainHash))
+        }
+        return PostgresQuery(unsafeSQL: sql, binds: binds)
     }
 }
 

@@ -30,6 +30,16 @@ public struct ShipOptions: Sendable {
     /// refused (a box role without CREATE rights against an administrator-migrated database).
     public var migratesSchema = true
     public var checkpoints: CheckpointSource = .none
+    /// How rows are inserted. COPY is the fast path; PostgreSQL refuses it on tables with
+    /// row-level security, and then the shipper switches to multi-row INSERTs by itself.
+    public var bulkInsert = BulkInsert.copy
+
+    public enum BulkInsert: String, Sendable, CaseIterable {
+        /// `COPY larder_audit FROM STDIN`, falling back to `.insert` when the server refuses it.
+        case copy
+        /// Multi-row `INSERT … VALUES` with bound parameters, up to ``FleetColumns/rowsPerInsertMax`` rows each.
+        case insert
+    }
 
     public static let batchRecordsMax = 10_000
     public static let pollIntervalMin: Duration = .milliseconds(50)
@@ -74,6 +84,8 @@ public enum ShipEvent: Sendable {
     /// Nothing new to ship: once per catch-up.
     case upToDate(ShipProgress)
     case retrying(attempt: Int, delay: Duration, reason: String)
+    /// The server refused COPY (row-level security): rows go in with INSERTs from now on.
+    case switchedToInsert(reason: String)
     case breaker(DependencyBreaker.State)
 }
 
@@ -161,7 +173,7 @@ public struct Shipper: Sendable {
         let retry = options.follow
             ? RetryPolicy(attemptsMax: nil, initialDelay: options.retry.initialDelay, delayMax: options.retry.delayMax)
             : options.retry
-        let slot = ConnectionSlot(configuration: configuration)
+        let slot = ConnectionSlot(configuration: configuration, usesInsert: options.bulkInsert == .insert)
         let guarded = GuardedCall(retry: retry, breaker: breaker, clock: clock,
                                   pause: { await stop.pause($0, clock: clock) },
                                   onRetry: { attempt, error, delay in
@@ -192,8 +204,19 @@ public struct Shipper: Sendable {
                 outcome = try await guarded.run {
                     do {
                         let connection = try await slot.connection(self, onEvent: onEvent)
-                        return try await withBatchTimeout(options.batchTimeout) { [self] in
-                            try await self.shipBatch(on: connection)
+                        let insert = slot.usesInsert
+                        do {
+                            return try await withBatchTimeout(options.batchTimeout) { [self] in
+                                try await self.shipBatch(on: connection, insert: insert)
+                            }
+                        } catch where !insert && FleetFailure.sqlState(error) == "0A000" {
+                            // COPY is not supported here (row-level security): the same batch
+                            // again, with INSERTs, and INSERTs from now on.
+                            slot.usesInsert = true
+                            onEvent(.switchedToInsert(reason: FleetFailure.describe(error)))
+                            return try await withBatchTimeout(options.batchTimeout) { [self] in
+                                try await self.shipBatch(on: connection, insert: true)
+                            }
                         }
                     } catch {
                         if FleetFailure.isTransient(error) { await slot.drop() }
@@ -242,9 +265,14 @@ public struct Shipper: Sendable {
                     run.reportedUpToDate = true
                 }
                 guard options.follow else { return summary(run, elapsed: clock.now() - started) }
-                if await stop.pause(options.pollInterval, clock: clock) {
-                    run.stopped = true
-                    return summary(run, elapsed: clock.now() - started)
+                // Caught up: watch the box's own head, and contact the database only when there
+                // is something new to ship.
+                while true {
+                    if await stop.pause(options.pollInterval, clock: clock) {
+                        run.stopped = true
+                        return summary(run, elapsed: clock.now() - started)
+                    }
+                    guard let head = try? store.read({ view in try view.audit.head().seq }), head <= shippedSeq else { break }
                 }
             }
         }
@@ -319,7 +347,7 @@ public struct Shipper: Sendable {
         }
     }
 
-    func shipBatch(on connection: PostgresConnection) async throws -> BatchOutcome {
+    func shipBatch(on connection: PostgresConnection, insert: Bool) async throws -> BatchOutcome {
         let logger = FleetLogging.silent
         let box = options.boxID
         try await connection.query("BEGIN", logger: logger)
@@ -341,10 +369,17 @@ public struct Shipper: Sendable {
                 try await connection.query("ROLLBACK", logger: logger)
                 return .upToDate(shippedSeq: shipped.seq, chainHash: shipped.chain, headSeq: read.head.seq)
             }
-            var rows = CopyTextWriter(capacity: read.entries.count * 768)
-            for entry in read.entries { rows.row(boxID: box, entry: entry) }
-            try await connection.copyFrom(table: "larder_audit", columns: FleetColumns.auditColumns, logger: logger) { writer in
-                try await writer.write(ByteBuffer(bytes: rows.bytes))
+            if insert {
+                for start in stride(from: 0, to: read.entries.count, by: FleetColumns.rowsPerInsertMax) {
+                    let rows = read.entries[start..<min(start + FleetColumns.rowsPerInsertMax, read.entries.count)]
+                    try await connection.query(try FleetColumns.insert(rows, boxID: box), logger: logger)
+                }
+            } else {
+                var rows = CopyTextWriter(capacity: read.entries.count * 768)
+                for entry in read.entries { rows.row(boxID: box, entry: entry) }
+                try await connection.copyFrom(table: "larder_audit", columns: FleetColumns.auditColumns, logger: logger) { writer in
+                    try await writer.write(ByteBuffer(bytes: rows.bytes))
+                }
             }
             if !options.checkpoints.isNone {
                 try await shipCheckpoints(on: connection, registeredKey: shipped.key, through: last.seq)
@@ -456,8 +491,13 @@ private final class ConnectionSlot: @unchecked Sendable {
     private let configuration: PostgresConnection.Configuration
     private var current: PostgresConnection?
     private static let ids = Mutex(0)
+    /// Whether rows go in with INSERT rather than COPY (chosen, or learnt from a refused COPY).
+    var usesInsert: Bool
 
-    init(configuration: PostgresConnection.Configuration) { self.configuration = configuration }
+    init(configuration: PostgresConnection.Configuration, usesInsert: Bool) {
+        self.configuration = configuration
+        self.usesInsert = usesInsert
+    }
 
     func connection(_ shipper: Shipper, onEvent: @Sendable (ShipEvent) -> Void) async throws -> PostgresConnection {
         if let current, !current.isClosed { return current }

@@ -358,6 +358,9 @@ final class ShipProgressPrinter: @unchecked Sendable {
             caughtUp = follow
             backlogStart = nil
             lastTenth = -1
+        case .switchedToInsert(let reason):
+            clearBar()
+            console.error("ship: COPY refused (\(reason)); inserting with INSERT statements instead")
         case .retrying(let attempt, let delay, let reason):
             clearBar()
             console.error("ship: attempt \(attempt) failed: \(reason); retrying in \(delay)")

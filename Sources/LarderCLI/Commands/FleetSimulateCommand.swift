@@ -1,7 +1,7 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
 import Larder
-import LarderFleet
+public import LarderFleet
 
 /// `larder fleet simulate`: the fleet benchmark (hidden; `Tools/fleet-simulation.sh` runs it
 /// against a throwaway server). Fills N stores with M records each, ships one alone, ships the
@@ -27,6 +27,9 @@ struct FleetSimulateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A directory for the boxes' stores (reused when it already holds them).")
     var work: String
 
+    @Option(name: .long, help: "copy (the default, what larder ship uses) or insert (multi-row INSERTs, as with row-level security).")
+    var method: ShipOptions.BulkInsert = .copy
+
     @Option(name: .long, help: "Seed of the generated records.")
     var seed: UInt64 = 2026
 
@@ -51,15 +54,19 @@ struct FleetSimulateCommand: AsyncParsableCommand {
                       + "(\(boxes - generated) reused) under \(work)")
 
         // One box alone: the rows/s of a single shipper.
-        let single = try await Self.ship(paths[0], boxID: "sim-000", destination: destination, batch: batch)
-        console.print("ship one box: \(single.recordsShipped) rows in \(Self.format(single.elapsed)) s = \(Int(single.rowsPerSecond)) rows/s (batch \(batch))")
+        let method = self.method
+        let single = try await Self.ship(paths[0], boxID: "sim-000", destination: destination, batch: batch, method: method)
+        console.print("ship one box: \(single.recordsShipped) rows in \(Self.format(single.elapsed)) s = \(Int(single.rowsPerSecond)) rows/s "
+                      + "(batch \(batch), \(method.rawValue))")
 
         // The rest at once: the fleet's aggregate rows/s into one server.
         if boxes > 1 {
             let started = ContinuousClock.now
             let summaries = try await withThrowingTaskGroup(of: ShipSummary.self) { group in
                 for (index, path) in paths.enumerated().dropFirst() {
-                    group.addTask { try await Self.ship(path, boxID: String(format: "sim-%03d", index), destination: destination, batch: batch) }
+                    group.addTask {
+                        try await Self.ship(path, boxID: String(format: "sim-%03d", index), destination: destination, batch: batch, method: method)
+                    }
                 }
                 var all: [ShipSummary] = []
                 for try await summary in group { all.append(summary) }
@@ -79,7 +86,8 @@ struct FleetSimulateCommand: AsyncParsableCommand {
         if !report.isIntact { throw VerifyFailed(status: 1) }
     }
 
-    static func ship(_ path: String, boxID: String, destination: FleetDestination, batch: Int) async throws -> ShipSummary {
+    static func ship(_ path: String, boxID: String, destination: FleetDestination, batch: Int,
+                     method: ShipOptions.BulkInsert) async throws -> ShipSummary {
         var options = Store.Options(readOnly: true)
         options.recordsPolicy = false
         options.createIfMissing = false
@@ -87,6 +95,7 @@ struct FleetSimulateCommand: AsyncParsableCommand {
         defer { store.close() }
         var shipOptions = ShipOptions(boxID: boxID)
         shipOptions.batchRecords = batch
+        shipOptions.bulkInsert = method
         return try await Shipper(store: store, destination: destination, options: shipOptions).run()
     }
 
@@ -127,6 +136,8 @@ struct FleetSimulateCommand: AsyncParsableCommand {
     }
     static func format(_ duration: Duration) -> String { String(format: "%.1f", secondsValue(duration)) }
 }
+
+extension ShipOptions.BulkInsert: ExpressibleByArgument {}
 
 /// SplitMix64, for reproducible simulated records (the tool does not link the test kit).
 private struct SplitMix {
