@@ -84,6 +84,7 @@ struct GuardedCall {
 
     /// Why a guarded call gave up.
     struct GaveUp: Error {
+        // lastError is what the database said last; breakerOpen, whether it was open at the end.
         let attempts: Int
         let elapsed: Duration
         let lastError: any Error
@@ -93,7 +94,9 @@ struct GuardedCall {
     struct Stopped: Error {}
 
     /// Runs `operation` until it succeeds, fails permanently (rethrown as is), runs out of
-    /// attempts (``GaveUp``), or a stop is requested while waiting (``Stopped``).
+    /// attempts (``GaveUp``), or a stop is requested while waiting (``Stopped``). Transient
+    /// failures are retried after the policy's backoff; while the breaker is open, the next
+    /// attempt waits for its probe.
     func run<T>(_ operation: () async throws -> T) async throws -> T {
         let started = clock.now()
         var attempt = 0
@@ -101,10 +104,7 @@ struct GuardedCall {
         while true {
             try Task.checkCancellation()
             if case .wait(let duration) = breaker.permit() {
-                guard retry.attemptsMax == nil else {
-                    throw GaveUp(attempts: attempt, elapsed: clock.now() - started,
-                                 lastError: lastError ?? LarderError(.storageUnavailable, "the breaker is open"), breakerOpen: true)
-                }
+                // Open: the next attempt is the breaker's probe, whenever it is due.
                 if await pause(duration) { throw Stopped() }
                 continue
             }

@@ -112,8 +112,8 @@ public struct ShipSummary: Sendable, Hashable {
 }
 
 /// Ships one box's audit log to the fleet database: records in seq order with their bytes,
-/// hashes and decoded columns, in batches, each batch one PostgreSQL transaction that also
-/// advances `larder_boxes`.
+/// hashes and decoded columns, in batches, each batch one PostgreSQL transaction (a COPY, or
+/// multi-row INSERTs where COPY is refused) that also advances `larder_boxes`.
 ///
 /// ```swift
 /// let store = try Store.open(at: path, options: .init(readOnly: true))

@@ -127,6 +127,22 @@ struct DependencyPolicyTests {
         #expect(clock.waits == [1, 2, 4, 26, 8, 22, 16, 14].map { Duration.seconds($0) })
     }
 
+    @Test func moreAttemptsThanTheBreakerAllowsWaitForItsProbes() async throws {
+        let clock = ManualFleetClock()
+        let breaker = DependencyBreaker(name: "db", policy: .init(failuresToOpen: 3, probeInterval: .seconds(30)), clock: clock.clock)
+        let call = GuardedCall(retry: RetryPolicy(attemptsMax: 7), breaker: breaker, clock: clock.clock,
+                               pause: { duration in try? await clock.clock.sleep(duration); return false },
+                               onRetry: { _, _, _ in })
+        do {
+            _ = try await call.run { () async throws -> Int in throw Transient() }
+            Issue.record("expected to give up")
+        } catch let gaveUp as GuardedCall.GaveUp {
+            #expect(gaveUp.attempts == 7)
+            #expect(gaveUp.breakerOpen)
+        }
+        #expect(clock.waits == [1, 2, 4, 26, 8, 22, 16, 14, 30].map { Duration.seconds($0) })
+    }
+
     @Test func aStopCutsAWaitShort() async throws {
         let stop = ShipStop()
         let clock = FleetClock(now: { .zero }, sleep: { duration in try await Task.sleep(for: duration) })

@@ -37,7 +37,7 @@ struct ShipCommand: AsyncParsableCommand {
     @Option(name: .long, help: "With --follow: how often to look for new records (50ms...60s).")
     var interval = "1s"
 
-    @Option(name: .long, help: "Without --follow: attempts per batch before giving up (1...20).")
+    @Option(name: .long, help: "Without --follow: attempts per batch before giving up (1...20); after 5 failures in a row the breaker spaces them 30 s apart.")
     var retries = 5
 
     func validate() throws {
