@@ -8,7 +8,7 @@ import Testing
 
 /// The fleet suite: every test that needs a real PostgreSQL server. One cluster serves the whole
 /// suite; each test creates its own database in it, so tests run in parallel.
-@Suite("fleet against a real PostgreSQL", .enabled(if: FleetDatabase.isAvailable), .sharedPostgresCluster)
+@Suite("fleet against a real PostgreSQL", .enabled(if: FleetDatabase.isAvailable), .sharedPostgresCluster, .timeLimit(.minutes(2)))
 struct FleetTests {}
 
 /// Runs `larder` in-process with captured output.

@@ -51,7 +51,35 @@ final class PostgresCluster: Sendable {
     }
 
     /// Creates and starts a cluster.
-    static func start() throws -> PostgresCluster {
+    ///
+    /// initdb and pg_ctl take seconds: they run on a thread of their own, never on one of the
+    /// few threads that run every test's async code (blocking those stalled whole test runs).
+    static func start() async throws -> PostgresCluster {
+        try await offload { try startBlocking() }
+    }
+
+    /// Starts (or restarts) the server; returns when it accepts connections.
+    func startServer() async throws {
+        try await Self.offload { try self.startServerBlocking() }
+    }
+
+    /// Stops the server (fast: open connections are closed, their transactions rolled back).
+    func stopServer() async throws {
+        try await Self.offload { try self.stopServerBlocking() }
+    }
+
+    /// Stops the server and deletes the cluster.
+    func destroy() async {
+        _ = try? await Self.offload { self.destroyBlocking() }
+    }
+
+    static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    private static func startBlocking() throws -> PostgresCluster {
         guard unavailableReason == nil, let bin = binDirectory() else {
             throw ClusterError("PostgreSQL is unavailable: \(unavailableReason ?? "?")")
         }
@@ -73,7 +101,7 @@ final class PostgresCluster: Sendable {
                     try cluster.run("initdb", ["-D", "\(directory)/data", "-U", superuser, "-A", "trust", "-E", "UTF8",
                                                "--no-sync", "--locale=C"])
                 }
-                try cluster.startServer()
+                try cluster.startServerBlocking()
                 return cluster
             } catch {
                 lastError = error
@@ -90,22 +118,19 @@ final class PostgresCluster: Sendable {
         self.runsAsPostgres = runsAsPostgres
     }
 
-    /// Starts (or restarts) the server; waits until it accepts connections.
-    func startServer() throws {
+    private func startServerBlocking() throws {
         // Durability off: these tests check what is inserted, not what survives a power cut.
         let options = "-c listen_addresses=127.0.0.1 -p \(port) -k \(directory) -c fsync=off -c synchronous_commit=off "
             + "-c full_page_writes=off -c max_connections=200"
         try run("pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "60", "-o", options, "start"])
     }
 
-    /// Stops the server (fast: open connections are closed, their transactions rolled back).
-    func stopServer() throws {
+    private func stopServerBlocking() throws {
         try run("pg_ctl", ["-D", "\(directory)/data", "-m", "fast", "-w", "-t", "60", "stop"])
     }
 
-    /// Stops the server and deletes the cluster.
-    func destroy() {
-        try? stopServer()
+    private func destroyBlocking() {
+        try? stopServerBlocking()
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -271,11 +296,16 @@ struct ClusterError: Error, CustomStringConvertible {
 /// `initdb` once. Tests reach it through ``FleetDatabase/cluster``.
 struct SharedClusterTrait: SuiteTrait, TestScoping {
     func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
-        let cluster = try PostgresCluster.start()
-        defer { cluster.destroy() }
-        try await FleetDatabase.$shared.withValue(cluster) {
-            try await function()
+        let cluster = try await PostgresCluster.start()
+        do {
+            try await FleetDatabase.$shared.withValue(cluster) {
+                try await function()
+            }
+        } catch {
+            await cluster.destroy()
+            throw error
         }
+        await cluster.destroy()
     }
 }
 
@@ -299,4 +329,17 @@ enum FleetDatabase {
         }
         return true
     }()
+}
+
+/// Runs `body` with a cluster of its own (for tests that stop their server), deleted after.
+func withOwnCluster<T>(_ body: (PostgresCluster) async throws -> T) async throws -> T {
+    let cluster = try await PostgresCluster.start()
+    do {
+        let value = try await body(cluster)
+        await cluster.destroy()
+        return value
+    } catch {
+        await cluster.destroy()
+        throw error
+    }
 }
