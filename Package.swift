@@ -25,15 +25,21 @@ let package = Package(
         // Only LarderAdmin and its tests depend on Hummingbird; the store itself stays server-free.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
         // Already in the graph through Hummingbird; named so LarderAdmin can import HTTPTypes
-        // (header names) and NIOCore (timeouts, the bound port) explicitly.
+        // (header names), NIOCore (timeouts, the bound port), and the HTTP/1 pieces its own
+        // connection pipeline is built from (NIOHTTP1, NIOHTTPTypesHTTP1, Logging) explicitly.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.20.0"),
+        // Logging and metrics are part of the store's API: tiny, dependency-free packages, so the
+        // embedded product stays light. Only LarderAdmin renders Prometheus text.
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // Only LarderFleet talks to PostgreSQL; the embedded store never links a database client.
         .package(url: "https://github.com/vapor/postgres-nio.git", .upToNextMinor(from: "1.33.0")),
         // Already in the graph through postgres-nio; named so LarderFleet can build TLS
-        // configurations and a silent logger explicitly.
+        // configurations explicitly.
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.25.0"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.5.3"),
         // Only the command-line tool parses arguments.
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
     ],
@@ -56,6 +62,8 @@ let package = Package(
             dependencies: [
                 "LarderStorage",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             // The operator's description of the failure policy lives beside the code that enforces it.
             exclude: ["Policy/POLICY.md"],
@@ -67,8 +75,15 @@ let package = Package(
             dependencies: [
                 "Larder",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
@@ -99,6 +114,8 @@ let package = Package(
                 "Larder", "LarderAdmin", "LarderFleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
         ),
@@ -108,10 +125,10 @@ let package = Package(
             path: "Tools/larder",
             swiftSettings: strictSettings
         ),
-        // A second process for the multi-process tests.
+        // A second process for the multi-process, kill -9 and disk-full tests.
         .executableTarget(
             name: "larder-fixture",
-            dependencies: ["Larder"],
+            dependencies: ["Larder", "LarderTesting"],
             path: "Tests/Fixtures/larder-fixture",
             swiftSettings: strictSettings
         ),
@@ -123,20 +140,28 @@ let package = Package(
         .testTarget(
             name: "LarderTests",
             dependencies: [
-                "Larder", "LarderTesting", "larder-fixture",
+                "Larder", "LarderStorage", "LarderTesting", "larder-fixture",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "LarderAdminTests",
             dependencies: [
-                "LarderAdmin", "Larder", "LarderTesting",
+                "LarderAdmin", "Larder", "LarderStorage", "LarderTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings
         ),
@@ -151,7 +176,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LarderCLITests",
-            dependencies: ["LarderCLI", "LarderTesting", "larder"],
+            dependencies: ["LarderCLI", "Larder", "LarderStorage", "LarderTesting", "larder"],
             swiftSettings: strictSettings
         ),
     ],
@@ -165,7 +190,8 @@ let package = Package(
 //   LARDER_BENCHMARKS=1 swift run -c release larder-compare
 if Context.environment["LARDER_BENCHMARKS"] != nil {
     package.dependencies.append(
-        // The MallocInterposer trait is what makes 1.38 resolve here (BUILD-NOTES.md).
+        // The MallocInterposer trait is what makes 1.38 resolve here: without it, 1.38 asks for a
+        // package this build environment does not have.
         .package(url: "https://github.com/ordo-one/benchmark.git", .upToNextMinor(from: "1.38.0"),
                  traits: ["MallocInterposer"])
     )
@@ -187,13 +213,20 @@ if Context.environment["LARDER_BENCHMARKS"] != nil {
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        // Larder, raw LMDB and SQLite on the same workloads, in one process. Its sources sit one
-        // folder deeper than the suites on purpose: the benchmark plugin runs every executable
-        // target whose folder is directly in Benchmarks/ as a benchmark suite.
+        // Valgrind's callgrind client requests (header-only; no-ops without valgrind's headers),
+        // so larder-compare can count a phase's instructions alone.
+        .systemLibrary(
+            name: "CCallgrind",
+            path: "Benchmarks/CCallgrind"
+        ),
+        // Larder, raw LMDB and SQLite on the same workloads, in one process (and the same puts in
+        // C, Benchmarks/Compare/c, as a child process). Its sources sit one folder deeper than the
+        // suites on purpose: the benchmark plugin runs every executable target whose folder is
+        // directly in Benchmarks/ as a benchmark suite.
         .executableTarget(
             name: "larder-compare",
             dependencies: [
-                "Larder", "CLMDB", "CSQLite",
+                "Larder", "CLMDB", "CSQLite", "CCallgrind",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Benchmarks/Compare/Sources",

@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
 # Installs what Larder needs from Debian/Ubuntu packages when it is missing:
-# liblmdb-dev (headers + library), lmdb-utils (mdb_stat, mdb_dump, used by tests and docs),
-# libsqlite3-dev (the SQLite contestant of the benchmark harness) and postgresql (the fleet
-# tests start a throwaway server of their own; the package's default cluster is not used).
+# liblmdb-dev (headers + library), lmdb-utils (mdb_stat, mdb_dump, used by tests and docs)
+# and libsqlite3-dev (the SQLite contestant of the benchmark harness).
+# With --tests it also installs what only the test suite needs: Debian's postgresql (the fleet
+# tests start a throwaway server of their own; the package's default cluster is not used), and
+# schemathesis and prometheus-client from PyPI (Tools/install-test-tools.sh).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
+
+for_tests=false
+case "${1:-}" in
+  --tests) for_tests=true ;;
+  "") ;;
+  *) echo "usage: bash Tools/setup.sh [--tests]" >&2; exit 64 ;;
+esac
 
 missing=()
 [ -f /usr/include/lmdb.h ] || missing+=(liblmdb-dev)
 command -v mdb_stat >/dev/null 2>&1 || missing+=(lmdb-utils)
 [ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
-compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+if $for_tests; then
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+fi
+
+# schemathesis and prometheus-client (PyPI) for the OpenAPI and /metrics tests; never fails:
+# without them those tests skip.
+if $for_tests; then bash "$(dirname "$0")/install-test-tools.sh"; fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -2,7 +2,7 @@
 #define LARDER_CSQLITE_SHIM_H
 
 // Only the larder-compare harness imports this module (SQLite is a contestant, not a dependency
-// of the store). The system header is reached through this shim, as for CLMDB (BUILD-NOTES).
+// of the store). The system header is reached through this shim, as for CLMDB.
 #include <sqlite3.h>
 
 // SQLITE_TRANSIENT is a macro casting -1 to a function pointer, which Swift cannot import:

@@ -5,7 +5,7 @@ import Larder
 // Larder's hot paths under ordo-one/benchmark. Run with
 //   LARDER_BENCHMARKS=1 swift package --allow-writing-to-package-directory benchmark
 // Metrics: wall clock, throughput, mallocs and CPU only: the ARC metrics crash with the
-// MallocInterposer trait on this toolchain (BUILD-NOTES.md).
+// MallocInterposer trait on this toolchain (Swift 6.3, benchmark 1.38).
 
 /// A store in a fresh temporary directory, with the accounts every transfer uses.
 final class BenchStore: @unchecked Sendable {
@@ -18,9 +18,7 @@ final class BenchStore: @unchecked Sendable {
 
     init(durability: Durability = .durable) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("larder-bench-\(UUID().uuidString)").path
-        var limits = Limits()
-        limits.mapSizeBytesInitial = 256 << 20
-        store = try Store.open(at: directory, options: .init(limits: limits, durability: durability))
+        store = try Store.open(at: directory, options: .init(durability: durability))
         try store.write(WriteContext(actor: Self.actor, requestID: "bench-accounts")) { txn in
             for number in 0..<Self.accountsCount {
                 try txn.ledger.createAccount(NewAccount(id: Self.account(number), ledger: "credits.cents"))

@@ -1,6 +1,8 @@
 public import ArgumentParser
 import Foundation
+import CoreMetrics
 import Larder
+import Logging
 
 /// `larder`: the kitchen-day demo, the admin server, verification, audit queries, backups and
 /// statistics over a Larder store, and shipping to and querying the fleet database.
@@ -15,8 +17,8 @@ public struct LarderCommand: AsyncParsableCommand {
             9 PERSISTENCE_ERROR; `verify` and `fleet verify` exit 1 when a log is damaged; 64 is a usage error.
             """,
         subcommands: [DemoCommand.self, ServeCommand.self, VerifyCommand.self, AuditCommand.self, IncidentsCommand.self,
-                      LedgerCommand.self, BackupCommand.self, StatsCommand.self, TokenCommand.self, ShipCommand.self,
-                      FleetCommand.self],
+                      LedgerCommand.self, BackupCommand.self, StatsCommand.self, TokenCommand.self, KeyCommand.self,
+                      ShipCommand.self, FleetCommand.self],
         defaultSubcommand: nil
     )
 
@@ -63,11 +65,14 @@ struct StoreLocation: ParsableArguments {
     var db: String
 
     /// Opens an existing store. Read-only opens work while another process writes. Writable
-    /// opens (serve, backup) neither create a store nor record a policy: the tool applies no
-    /// responses, and must not replace the application's policy with its default.
-    func open(readOnly: Bool) throws(LarderError) -> Store {
-        var options = Store.Options(readOnly: readOnly)
+    /// opens (serve, backup) neither create a store nor record a policy or limits: the tool
+    /// applies no responses, and must not replace the application's policy or map maximum with
+    /// its defaults (it reports map use against the limits the application recorded).
+    func open(readOnly: Bool, logger: Logger = Store.silentLogger,
+              metricsFactory: any MetricsFactory = MetricsSystem.factory) throws(LarderError) -> Store {
+        var options = Store.Options(readOnly: readOnly, logger: logger, metricsFactory: metricsFactory)
         options.recordsPolicy = false
+        options.recordsLimits = false
         options.createIfMissing = false
         return try Store.open(at: db, options: options)
     }

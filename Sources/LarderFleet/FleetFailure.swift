@@ -100,7 +100,6 @@ struct GuardedCall {
     func run<T>(_ operation: () async throws -> T) async throws -> T {
         let started = clock.now()
         var attempt = 0
-        var lastError: (any Error)?
         while true {
             try Task.checkCancellation()
             if case .wait(let duration) = breaker.permit() {
@@ -120,7 +119,6 @@ struct GuardedCall {
                     throw error
                 }
                 breaker.recordFailure()
-                lastError = error
                 if let max = retry.attemptsMax, attempt >= max {
                     throw GaveUp(attempts: attempt, elapsed: clock.now() - started, lastError: error, breakerOpen: breaker.isOpen)
                 }

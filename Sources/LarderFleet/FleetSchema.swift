@@ -107,7 +107,7 @@ public enum FleetSchema {
             try await connection.query("COMMIT", logger: logger)
             return applied
         } catch {
-            try? await connection.query("ROLLBACK", logger: logger)
+            _ = try? await connection.query("ROLLBACK", logger: logger)
             throw error
         }
     }

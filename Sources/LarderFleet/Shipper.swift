@@ -145,10 +145,9 @@ public struct Shipper: Sendable {
 
     /// Test-only: `afterCommit` runs after every committed batch, before the next begins (to stop
     /// the server mid-ship at a known point).
-    @_spi(Testing)
-    public init(store: Store, destination: FleetDestination, options: ShipOptions,
-                onEvent: @escaping @Sendable (ShipEvent) -> Void = { _ in },
-                afterCommit: @escaping @Sendable (ShipProgress) async -> Void) {
+    package init(store: Store, destination: FleetDestination, options: ShipOptions,
+                 onEvent: @escaping @Sendable (ShipEvent) -> Void = { _ in },
+                 afterCommit: @escaping @Sendable (ShipProgress) async -> Void) {
         self.store = store
         self.destination = destination
         self.options = options
@@ -392,7 +391,7 @@ public struct Shipper: Sendable {
             return .committed(CommittedBatch(firstSeq: read.entries[0].seq, lastSeq: last.seq, lastChainHash: last.chainHash,
                                              headSeq: read.head.seq))
         } catch {
-            try? await connection.query("ROLLBACK", logger: logger)
+            _ = try? await connection.query("ROLLBACK", logger: logger)
             throw error
         }
     }

@@ -25,6 +25,12 @@ public struct LedgerModel: Sendable {
 
     public init() {}
 
+    /// Whether a transfer with this id was posted.
+    public func hasTransfer(_ id: String) -> Bool { transfers[id] != nil }
+
+    /// Whether a post, void or reversal has resolved the transfer.
+    public func isResolved(_ transferID: String) -> Bool { resolved.contains(transferID) }
+
     public mutating func createAccount(_ spec: NewAccount) {
         if accounts[spec.id] == nil { accounts[spec.id] = ModelAccount(ledger: spec.ledger, flags: spec.flags) }
     }

@@ -35,6 +35,25 @@ struct AuthTests {
         #expect(try response.json()["message"] as? String == "The token is not known.")
     }
 
+    /// Finding 3: the last of 43 base64url characters carries 4 bits of the secret and 2 unused
+    /// bits; only the spelling with the unused bits at zero (the canonical one) authenticates.
+    @Test func onlyTheCanonicalSpellingOfASecretAuthenticates() async throws {
+        let fixture = try AdminFixture()
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        let secret = fixture.auditSecret
+        let lastCharacter = try #require(secret.last)
+        let last = try #require(alphabet.firstIndex(of: lastCharacter))
+        #expect(last & 3 == 0, "the created secret is canonical")
+        #expect(try await fixture.request("/v1/audit/1", secret: secret).status == .ok)
+        for unused in 1...3 {
+            let variant = String(secret.dropLast()) + String(alphabet[last | unused])
+            let response = try await fixture.request("/v1/audit/1", secret: variant)
+            #expect(response.status == .unauthorized, "\(variant)")
+            #expect(try response.errorCode() == "AUTH_REQUIRED")
+        }
+        #expect(try fixture.auditCount() == initialRecords + 1, "only the canonical read was recorded")
+    }
+
     @Test func anExpiredTokenIs401() async throws {
         let fixture = try AdminFixture()
         let response = try await fixture.request("/v1/audit?from_seq=1", secret: fixture.expiredSecret)
@@ -92,21 +111,26 @@ struct AuthTests {
         let body = try response.json()
         #expect(body["error_code"] as? String == "NOT_FOUND")
         #expect(body["success"] as? Bool == false)
-        #expect(body["request_id"] as? String == "req-404")
         #expect((body["details"] as? [String: Any])?["can_retry"] as? Bool == false)
-        #expect(response.headers[.requestID] == "req-404")
+        // The body names the server's id for the request, the one in X-Request-ID.
+        #expect(body["request_id"] as? String == response.headers[.requestID])
+        #expect(response.headers[.requestID]?.hasPrefix("admin-") == true)
+        #expect(response.headers[.clientRequestID] == "req-404")
     }
 
-    @Test func anInvalidRequestIDIsReplacedByAGeneratedOne() async throws {
+    @Test func anInvalidRequestIDIsNotEchoed() async throws {
         let fixture = try AdminFixture()
         let response = try await fixture.request("/healthz", headers: [.requestID: "bad id with spaces"])
         let id = try #require(response.headers[.requestID])
         #expect(id.hasPrefix("admin-"))
+        #expect(response.headers[.clientRequestID] == nil)
     }
 
     @Test func theRequestBudgetIs429WithRetryAfterAndRefillsAfterTheWindow() async throws {
         var configuration = AdminConfiguration()
-        configuration.requestsPerWindowMax = 3
+        configuration.budgetUnitsPerWindowMax = 3
+        configuration.costs.verifyUnits = 3
+        configuration.costs.exportUnits = 3
         let fixture = try AdminFixture(configuration: configuration)
         for _ in 0..<3 {
             #expect(try await fixture.request("/v1/audit/1", secret: fixture.auditSecret).status == .ok)

@@ -2,7 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@_spi(Testing) import Larder
+import Larder
 import LarderAdmin
 import LarderTesting
 import NIOCore
@@ -18,13 +18,14 @@ struct ForensicAccessTests {
         let response = try await fixture.request("/v1/audit?from_seq=2&limit=3", secret: fixture.auditSecret,
                                                  headers: [.requestID: "inc-77.review"])
         #expect(response.status == .ok)
-        #expect(response.headers[.requestID] == "inc-77.review")
+        let requestID = try #require(response.headers[.requestID])
         let record = try #require(try fixture.lastRecord())
         #expect(record.event == .forensicAccess)
         #expect(record.actor == ActorIdentity(id: "token:auditor", role: .system))
-        #expect(record.requestID == "inc-77.review")
+        #expect(record.requestID == requestID, "the server's id, not the client's")
         let payload = try #require(try JSONSerialization.jsonObject(with: Data(record.payload.utf8)) as? [String: Any])
         #expect(payload["token_id"] as? String == "auditor")
+        #expect(payload["client_request_id"] as? String == "inc-77.review")
         #expect(payload["route"] as? String == "/v1/audit")
         #expect(payload["filters"] as? [String: String] == ["from_seq": "2", "limit": "3"])
         #expect(payload["result_count"] as? Int == 3)
@@ -59,7 +60,7 @@ struct ForensicAccessTests {
             #expect(response.status == .internalServerError, "\(uri)")
             let body = try response.json()
             #expect(body["error_code"] as? String == "AUDIT_FAILED")
-            #expect(body["request_id"] as? String == "req-closed")
+            #expect(body["request_id"] as? String == response.headers[.requestID])
             #expect(body["records"] == nil)
             #expect(!response.text.contains("ORDER_NOTED"), "no record data leaks into the refusal")
         }

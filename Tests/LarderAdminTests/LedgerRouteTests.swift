@@ -2,7 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@_spi(Testing) import Larder
+import Larder
 import LarderAdmin
 import LarderTesting
 import NIOCore
@@ -172,7 +172,7 @@ struct LedgerRouteTests {
         #expect(response.status == .internalServerError)
         let body = try response.json()
         #expect(body["error_code"] as? String == "AUDIT_FAILED")
-        #expect(body["request_id"] as? String == "req-closed")
+        #expect(body["request_id"] as? String == response.headers[.requestID])
         #expect(body["account"] == nil && body["history"] == nil)
         #expect(!response.text.contains("buy-1"), "no ledger data leaks into the refusal")
         #expect(try fixture.auditCount() == before)

@@ -2,7 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@_spi(Testing) import Larder
+import Larder
 import LarderAdmin
 import LarderTesting
 import NIOCore
@@ -22,11 +22,16 @@ final class AdminFixture: Sendable {
     let opsSecret: String
     /// `retired`: both scopes, expired a second before the test starts.
     let expiredSecret: String
+    /// The three tokens, for tests that build their own server over the same store.
+    let tokens: TokenFile
 
     var store: Store { temporary.store }
     var clock: ManualClock { temporary.clock }
 
     init(options: Store.Options = Store.Options(), configuration: AdminConfiguration = AdminConfiguration()) throws {
+        var options = options
+        // The store records its counters into the registry the server renders on /metrics.
+        options.metricsFactory = AdminServer.metricsFactory()
         temporary = try TemporaryStore(options: options)
         let now = temporary.clock.now().unixMicros
         var random = SeededGenerator(seed: SeededGenerator.seedFromEnvironment(default: 6))
@@ -35,6 +40,7 @@ final class AdminFixture: Sendable {
         opsSecret = try tokens.createToken(id: "operator", scopes: [.opsRead], expiresAt: now + 86_400_000_000, using: &random).secret
         expiredSecret = try tokens.createToken(id: "retired", scopes: [.auditRead, .opsRead], expiresAt: now - 1_000_000,
                                                using: &random).secret
+        self.tokens = tokens
         server = try AdminServer(store: temporary.store, tokens: tokens, configuration: configuration)
     }
 
@@ -95,4 +101,5 @@ struct JSONShapeError: Error, CustomStringConvertible {
 
 extension HTTPField.Name {
     static let requestID = HTTPField.Name("X-Request-ID")!
+    static let clientRequestID = HTTPField.Name("X-Client-Request-ID")!
 }

@@ -1,5 +1,6 @@
 import Foundation
-@_spi(Testing) import Larder
+import Larder
+import LarderStorage
 import LarderCLI
 import LarderTesting
 import Testing
@@ -133,6 +134,20 @@ struct CommandTests {
         // A second backup into the same directory is refused: a copy never overwrites a store.
         let again = await larder("backup", "--db", db, "--to", copy)
         #expect(again.status == 2)
+    }
+
+    /// `larder stats` reports map use against the maximum the application recorded in the store,
+    /// not against the tool's own default of 8 GiB.
+    @Test func statsUsesTheLimitsTheApplicationRecorded() async throws {
+        var options = Store.Options()
+        options.limits.mapSizeBytesMax = 1 << 20
+        try Store.open(at: db, options: options).close()
+        let stats = await larder("stats", "--db", db)
+        #expect(stats.status == 0, "\(stats.err)")
+        #expect(stats.out.contains("max 1048576 (recorded by the store's writer)"), "\(stats.out)")
+        // The tool's own opens record nothing: the application's maximum stays.
+        #expect(await larder("backup", "--db", db, "--to", directory.path("copy")).status == 0)
+        #expect(await larder("stats", "--db", db).out.contains("max 1048576 (recorded by the store's writer)"))
     }
 
     @Test func statsIncidentsAndLedger() async throws {

@@ -11,26 +11,27 @@ import Testing
 struct EndToEndTests {
     static var binary: String { builtProductPath("larder") }
 
-    func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        let result = try runProcess(Self.binary, arguments)
+    func run(_ arguments: [String]) async throws -> (status: Int32, out: String, err: String) {
+        let binary = Self.binary
+        let result = try await onOwnThread { try runProcess(binary, arguments) }
         return (result.status, result.output, result.error)
     }
 
     @Test func theBinaryPlaysVerifiesAndServes() async throws {
         let directory = try TemporaryDirectory(prefix: "larder-e2e")
         let db = directory.path("db")
-        let demo = try run(["demo", "--no-serve", "--db", db])
+        let demo = try await run(["demo", "--no-serve", "--db", db])
         #expect(demo.status == 0, "\(demo.err)")
         #expect(demo.out.contains("chain verified: yes"))
-        #expect(try run(["verify", "--db", db]).status == 0)
-        #expect(try run(["verify", "--db", directory.path("missing")]).status == 4)
-        #expect(try run(["audit", "--db", db, "--from-seq", "x"]).status == 64)
-        let help = try run(["--help"])
+        #expect(try await run(["verify", "--db", db]).status == 0)
+        #expect(try await run(["verify", "--db", directory.path("missing")]).status == 4)
+        #expect(try await run(["audit", "--db", db, "--from-seq", "x"]).status == 64)
+        let help = try await run(["--help"])
         for command in ["demo", "serve", "verify", "audit", "incidents", "ledger", "backup", "stats", "token"] {
             #expect(help.out.contains(command))
         }
         let tokens = directory.path("tokens.json")
-        let token = try run(["token", "create", "--scopes", "audit:read,ops:read", "--expires", "1h", "--tokens", tokens])
+        let token = try await run(["token", "create", "--scopes", "audit:read,ops:read", "--expires", "1h", "--tokens", tokens])
         #expect(token.status == 0)
         let secret = try #require(token.out.split(separator: "\n").last.map(String.init))
 
@@ -51,9 +52,9 @@ struct EndToEndTests {
         #expect(page.status == 200)
         #expect(page.body.contains("\"records\""))
         server.terminate()
-        server.waitUntilExit()
+        try await onOwnThread { server.waitUntilExit() }
         // The forensic read was recorded in the store.
-        let audit = try run(["audit", "--db", db, "--format", "ndjson", "--limit", "100000"])
+        let audit = try await run(["audit", "--db", db, "--format", "ndjson", "--limit", "100000"])
         #expect(audit.out.contains("FORENSIC_ACCESS"))
     }
 

@@ -1,5 +1,5 @@
 import Larder
-@_spi(Testing) @testable import LarderFleet
+@testable import LarderFleet
 import Synchronization
 import Testing
 

@@ -1,6 +1,6 @@
 import Foundation
 import Larder
-@_spi(Testing) @testable import LarderFleet
+@testable import LarderFleet
 import LarderTesting
 import Synchronization
 import Testing

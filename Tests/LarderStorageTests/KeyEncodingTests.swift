@@ -79,10 +79,10 @@ struct KeyEncodingTests {
     }
 
     @Test func malformedKeysAreErrorsNotCrashes() {
-        #expect(throws: LarderError.self) { try UInt64.decodeKey([1, 2, 3]) }
-        #expect(throws: LarderError.self) { try String.decodeKey([0x61, 0x00]) }
-        #expect(throws: LarderError.self) { try String.decodeKey([0x61, 0x00, 0x07]) }
-        #expect(throws: LarderError.self) { try UInt32.decodeKey([0, 0, 0, 1, 9]) }
+        #expect(throws: StorageError.self) { try UInt64.decodeKey([1, 2, 3]) }
+        #expect(throws: StorageError.self) { try String.decodeKey([0x61, 0x00]) }
+        #expect(throws: StorageError.self) { try String.decodeKey([0x61, 0x00, 0x07]) }
+        #expect(throws: StorageError.self) { try UInt32.decodeKey([0, 0, 0, 1, 9]) }
     }
 
     /// LMDB's own byte order agrees with the encodings: a forward scan returns values in order.

@@ -1,10 +1,10 @@
 import Crypto
 import Foundation
-@_spi(Testing) import Larder
+import Larder
 import LarderTesting
 import Testing
 
-/// The audit log: sequence numbers, the hash chain as DESIGN.md defines it, the documented byte
+/// The audit log: sequence numbers, the hash chain as docs/FORMAT.md defines it, the documented byte
 /// format, indexes and paged queries.
 @Suite("Audit chain")
 struct AuditChainTests {
@@ -20,7 +20,7 @@ struct AuditChainTests {
     }
 
     /// Recomputes every hash with an independent SHA-256 (swift-crypto used directly, not through
-    /// Larder) from the formula of DESIGN.md section 3.
+    /// Larder) from the formula of docs/FORMAT.md section 4.
     @Test func hashesFollowTheDocumentedFormula() throws {
         let temporary = try TemporaryStore()
         let store = temporary.store

@@ -1,5 +1,5 @@
 import Foundation
-@_spi(Testing) import Larder
+import Larder
 import LarderTesting
 import Testing
 
@@ -46,7 +46,6 @@ struct DecisionTests {
             }
         }
         #expect(error.code == .conflict)
-        #expect(error.httpStatus == 409)
         #expect(error.message.contains("d-1"))
         #expect(error.requestID == "req-2")
         #expect(try store.auditCount() == count)

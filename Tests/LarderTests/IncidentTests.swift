@@ -1,5 +1,5 @@
 import Foundation
-@_spi(Testing) import Larder
+import Larder
 import LarderTesting
 import Testing
 
@@ -17,8 +17,8 @@ struct IncidentFixture {
     var store: Store { temporary.store }
     var clock: ManualClock { temporary.clock }
 
-    init() throws {
-        temporary = try TemporaryStore()
+    init(options: Store.Options = Store.Options()) throws {
+        temporary = try TemporaryStore(options: options)
         try temporary.store.write(context(admin, "setup")) { txn in
             try txn.ledger.createAccount(NewAccount(id: "cust-17.credits", ledger: "credits.cents", flags: .debitsMustNotExceedCredits))
             try txn.ledger.createAccount(NewAccount(id: "cust-17.spent", ledger: "credits.cents"))
@@ -75,7 +75,8 @@ struct IncidentTests {
         let reason = role == .admin ? "goodwill" : nil
         let allowed = Self.expectedAllowed[role]!.contains(type)
         do {
-            let applied = try fixture.store.apply(response, to: incident.id, reasonCode: reason, context: context(actor)).result
+            let applied = try fixture.store.apply(response, to: incident.id, reasonCode: reason,
+                                                  responseID: type.movesMoney ? "\(type.rawValue)-1" : nil, context: context(actor)).result
             #expect(allowed, "\(role) applied \(type)")
             let record = try #require(try fixture.store.read { try $0.audit.record(seq: applied.auditSeq) })
             #expect(record.record.event == .opResponseApplied)
@@ -220,14 +221,15 @@ struct IncidentTests {
         }.code == .permissionDenied)
         let credit = IncidentResponse.credit(amountCents: 2_000, customerAccount: "cust-17.credits", basis: .discretionary)
         let override = try fixture.store.apply(credit, to: incident.id, reasonCode: "vip-customer", overriding: amResponse.id,
-                                               context: context(admin)).result
+                                               responseID: "override-1", context: context(admin)).result
         #expect(override.overrides == amResponse.id)
         // The overridden response was a delay: nothing to reverse. Now override a credit.
         let amCredit = try fixture.store.apply(.credit(amountCents: 400, customerAccount: "cust-17.credits",
                                                        basis: .preApproved(code: "late-delivery")),
-                                               to: incident.id, context: context(accountManager)).result
+                                               to: incident.id, responseID: "am-credit", context: context(accountManager)).result
         try fixture.store.apply(.credit(amountCents: 900, customerAccount: "cust-17.credits", basis: .discretionary),
-                                to: incident.id, reasonCode: "vip-customer", overriding: amCredit.id, context: context(admin))
+                                to: incident.id, reasonCode: "vip-customer", overriding: amCredit.id, responseID: "override-2",
+                                context: context(admin))
         // 2,000 from the first override plus 900 replacing the account manager's 400.
         #expect(try fixture.store.read { try $0.ledger.balance(of: "cust-17.credits").net } == 2_900)
         #expect(try fixture.store.read { try $0.ledger.resolution(of: amCredit.transferID!) }?.kind == .reversal)
@@ -235,7 +237,8 @@ struct IncidentTests {
         #expect(events.contains(.opOverrideUsed))
         #expect(events.contains(.opCreditGranted))
         #expect(try #require(throws: LarderError.self) {
-            try fixture.store.apply(credit, to: incident.id, reasonCode: "again", overriding: amResponse.id, context: context(admin))
+            try fixture.store.apply(credit, to: incident.id, reasonCode: "again", overriding: amResponse.id, responseID: "override-3",
+                                    context: context(admin))
         }.code == .conflict)
     }
 
@@ -245,7 +248,7 @@ struct IncidentTests {
         let store = fixture.store
         let incident = try fixture.record()
         try store.apply(.credit(amountCents: 300, customerAccount: "cust-17.credits", basis: .rule(id: "delivery-late-30min")),
-                        to: incident.id, context: context(system))
+                        to: incident.id, context: context(system, decisionID: "rule-credit-1"))
         try store.read { (view: StoreView) throws in
             #expect(try view.ledger.balance(of: "cust-17.credits").net == 300)
             #expect(try view.ledger.balance(of: "larder.credits.issued").net == -300)
@@ -253,7 +256,7 @@ struct IncidentTests {
         try store.post(.transfer(id: "buy-1", debit: "kitchen.packs", credit: "cust-17.packs", amount: 4), context: context(admin))
         try store.post(.transfer(id: "eat-1", debit: "cust-17.packs", credit: "kitchen.consumed", amount: 1, refs: [.cycle("w48")]),
                        context: context(system))
-        try store.apply(.cancellation(cycle: "w48"), to: incident.id, context: context(system))
+        try store.apply(.cancellation(cycle: "w48"), to: incident.id, context: context(system, decisionID: "cancel-w48"))
         let error = try #require(throws: LarderError.self) {
             try store.post(.transfer(id: "eat-2", debit: "cust-17.packs", credit: "kitchen.consumed", amount: 1, refs: [.cycle("w48")]),
                            context: context(system))
@@ -374,7 +377,7 @@ struct IncidentTests {
             try store.apply(.refund(billingTransaction: "bill-77", amountCents: 1_299), to: incident.id, context: context(accountManager))
         }.code == .permissionDenied)
         let refund = try store.apply(.refund(billingTransaction: "bill-77", amountCents: 1_299), to: incident.id,
-                                     reasonCode: "meal-inedible", context: context(admin)).result
+                                     reasonCode: "meal-inedible", responseID: "refund-bill-77", context: context(admin)).result
         let refundID = try #require(refund.refundID)
         try store.write(context(system, "billing-callback-1")) { txn in
             try txn.incidents.recordRefundOutcome(refundID, status: .succeeded, detail: "stripe-re_123")

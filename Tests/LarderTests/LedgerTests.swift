@@ -1,5 +1,6 @@
 import Foundation
-@_spi(Testing) import Larder
+import Larder
+import LarderStorage
 import LarderTesting
 import Testing
 

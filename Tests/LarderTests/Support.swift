@@ -1,5 +1,6 @@
 import Foundation
-@_spi(Testing) import Larder
+import Larder
+import LarderStorage
 import LarderTesting
 
 /// A new store holds two records: its schema (seq 1) and the policy in force (seq 2).

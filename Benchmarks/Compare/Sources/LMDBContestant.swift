@@ -1,25 +1,36 @@
+internal import CCallgrind
 internal import CLMDB
 import Dispatch
 import Foundation
 import Synchronization
 
 /// Raw LMDB through its C API: the physical limit under Larder. Same keys and values as Larder's
-/// transfer, audit and decision rows (``RawRows``), same durability (a synced commit, `MDB_NOTLS`),
-/// but nothing else: no balances, history, indexes, validation or writer thread.
+/// transfer, audit and decision rows, same durability (a synced commit, `MDB_NOTLS`), but nothing
+/// else: no balances, history, indexes, validation or writer thread for one writer.
+///
+/// Written lean, as a careful application would be: rows built by hand into reused buffers
+/// (``LeanRowBuilder``), keys and values handed to LMDB as pointers, reads done in place. It is
+/// held to within 1.5× of the C program in Benchmarks/Compare/c doing the same puts and hashes.
 final class LMDBContestant: Contestant, @unchecked Sendable {
     let name = "raw LMDB"
+    let directory: String
     private let env: OpaquePointer
     private var audit = MDB_dbi()
     private var transfers = MDB_dbi()
     private var decisions = MDB_dbi()
+    /// The writing thread's builder (the main thread's writes, then the group-commit writer's:
+    /// never both at once).
+    private let rows = LeanRowBuilder()
 
     init(directory: String) throws {
+        self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var pointer: OpaquePointer?
         try Self.check(mdb_env_create(&pointer), "mdb_env_create")
         env = pointer!
         try Self.check(mdb_env_set_maxdbs(env, 4), "mdb_env_set_maxdbs")
-        try Self.check(mdb_env_set_mapsize(env, 64 << 30), "mdb_env_set_mapsize")
+        // Valgrind cannot reserve a 64 GiB map; 8 GiB holds the largest runs measured under it.
+        try Self.check(mdb_env_set_mapsize(env, (larder_running_on_valgrind() != 0 ? 8 : 64) << 30), "mdb_env_set_mapsize")
         try Self.check(mdb_env_open(env, directory, UInt32(MDB_NOTLS), 0o644), "mdb_env_open")
         var txn: OpaquePointer?
         try Self.check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
@@ -33,68 +44,82 @@ final class LMDBContestant: Contestant, @unchecked Sendable {
         let description: String
     }
 
-    static func check(_ rc: Int32, _ what: String) throws {
+    @inline(__always) static func check(_ rc: Int32, _ what: StaticString) throws {
         guard rc == MDB_SUCCESS else { throw Failure(description: "\(what): \(String(cString: mdb_strerror(rc)))") }
+    }
+
+    func support(_ workload: Workload) -> Support {
+        workload == .verifyChainOnly ? .notApplicable : .measured
+    }
+
+    func run(_ workload: Workload, _ plan: Plan) throws -> Measurement {
+        switch workload {
+        case .bulk: try bulkImport(plan.bulkRange, batchCount: plan.batchCount)
+        case .single: try singleWrites(plan.singleRange, budget: plan.budget, sync: true)
+        case .singleNoSync: try singleWrites(plan.noSyncRange, budget: plan.budget, sync: false)
+        case .concurrent: try concurrentWrites(plan.concurrentRange, writers: plan.writers, budget: plan.budget)
+        case .pointRead: try pointReads(plan.readIndexes, zeroCopy: false)
+        case .pointReadZeroCopy: try pointReads(plan.readIndexes, zeroCopy: true)
+        case .scan: try auditScans(plan.scanStarts, length: plan.scanLength, views: false)
+        case .scanViews: try auditScans(plan.scanStarts, length: plan.scanLength, views: true)
+        case .verify: try verifyChain()
+        case .verifyChainOnly: preconditionFailure("not applicable")
+        }
     }
 
     // MARK: Primitives
 
-    private func put(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ key: [UInt8], _ value: [UInt8], _ flags: Int32) throws {
-        let rc = key.withUnsafeBytes { k in
-            value.withUnsafeBytes { v in
-                var mk = MDB_val(mv_size: k.count, mv_data: UnsafeMutableRawPointer(mutating: k.baseAddress))
-                var mv = MDB_val(mv_size: v.count, mv_data: UnsafeMutableRawPointer(mutating: v.baseAddress))
-                return mdb_put(txn, dbi, &mk, &mv, UInt32(flags))
-            }
-        }
-        try Self.check(rc, "mdb_put")
+    @inline(__always) private func val(_ bytes: UnsafeRawBufferPointer) -> MDB_val {
+        MDB_val(mv_size: bytes.count, mv_data: UnsafeMutableRawPointer(mutating: bytes.baseAddress))
     }
 
-    /// The value under `key`, copied out of the map (as Larder copies).
-    private func get(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ key: [UInt8]) throws -> [UInt8]? {
-        var data = MDB_val()
-        let rc = key.withUnsafeBytes { k in
-            var mk = MDB_val(mv_size: k.count, mv_data: UnsafeMutableRawPointer(mutating: k.baseAddress))
-            return mdb_get(txn, dbi, &mk, &data)
-        }
-        if rc == MDB_NOTFOUND { return nil }
-        try Self.check(rc, "mdb_get")
-        return Array(UnsafeRawBufferPointer(start: data.mv_data, count: data.mv_size))
+    @inline(__always) private func put(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ key: UnsafeRawBufferPointer,
+                                       _ value: UnsafeRawBufferPointer, _ flags: Int32) throws {
+        var k = val(key), v = val(value)
+        try Self.check(mdb_put(txn, dbi, &k, &v, UInt32(flags)), "mdb_put")
     }
 
-    /// The chain head, read from the log itself (as Larder does, so several processes could write).
-    private func head(_ txn: OpaquePointer?) throws -> (seq: UInt64, chain: [UInt8]) {
+    /// The chain head, read from the log itself (as Larder does, so several processes could
+    /// write): its seq, and its chain hash where it lies in the map (valid in this txn).
+    private func head(_ txn: OpaquePointer?) throws -> (seq: UInt64, chain: UnsafeRawBufferPointer) {
         var cursor: OpaquePointer?
         try Self.check(mdb_cursor_open(txn, audit, &cursor), "mdb_cursor_open")
         defer { mdb_cursor_close(cursor) }
         var key = MDB_val(), data = MDB_val()
         let rc = mdb_cursor_get(cursor, &key, &data, MDB_LAST)
-        if rc == MDB_NOTFOUND { return (0, [UInt8](repeating: 0, count: 32)) }
+        if rc == MDB_NOTFOUND { return (0, LeanRowBuilder.genesis) }
         try Self.check(rc, "mdb_cursor_get")
-        var seq: UInt64 = 0
-        withUnsafeMutableBytes(of: &seq) { $0.copyMemory(from: UnsafeRawBufferPointer(start: key.mv_data, count: 8)) }
-        let value = UnsafeRawBufferPointer(start: data.mv_data, count: data.mv_size)
-        return (UInt64(bigEndian: seq), Array(value[(value.count - 32)...]))
+        let seq = UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self))
+        return (seq, UnsafeRawBufferPointer(start: data.mv_data + data.mv_size - 32, count: 32))
     }
 
-    /// Writes one transfer's rows after `head`; returns the new head.
-    private func writeRows(_ txn: OpaquePointer?, _ spec: TransferSpec, head: (seq: UInt64, chain: [UInt8]),
-                           withDecision: Bool) throws -> (seq: UInt64, chain: [UInt8]) {
-        let seq = head.seq + 1
-        let rows = RawRows(spec, seq: seq, timeMicros: nowMicros(), previousChain: head.chain)
-        try put(txn, audit, RawRows.seqKey(seq), rows.auditValue, MDB_APPEND)
-        try put(txn, transfers, Array(spec.id.utf8), rows.transferValue, MDB_NOOVERWRITE)
-        if withDecision {
-            try put(txn, decisions, Array(spec.decisionID.utf8), rows.decisionValue, MDB_NOOVERWRITE)
+    /// Writes one transfer's rows as audit record `seq` after `previousChain`.
+    @inline(__always)
+    private func writeRows(_ txn: OpaquePointer?, _ spec: LeanSpec, seq: UInt64, previousChain: UnsafeRawBufferPointer,
+                           importBatchStart: Int?) throws {
+        rows.build(spec, seq: seq, timeMicros: nowMicros(), previousChain: previousChain, importBatchStart: importBatchStart)
+        try put(txn, audit, rows.seqKey(seq), rows.auditValue, MDB_APPEND)
+        try put(txn, transfers, rows.idKey(spec.id), rows.transferValue, MDB_NOOVERWRITE)
+        if importBatchStart == nil {
+            try put(txn, decisions, rows.idKey(spec.decisionID), rows.decisionValue, MDB_NOOVERWRITE)
         }
-        return (seq, rows.chainHash)
     }
 
-    /// One decision in its own transaction: look the decision up, then write the three rows.
-    private func decide(_ txn: OpaquePointer?, _ spec: TransferSpec, head: (seq: UInt64, chain: [UInt8])?) throws -> (seq: UInt64, chain: [UInt8]) {
-        let existing = try get(txn, decisions, Array(spec.decisionID.utf8))
-        precondition(existing == nil, "decision \(spec.decisionID) exists")
-        return try writeRows(txn, spec, head: try head ?? self.head(txn), withDecision: true)
+    /// One decision: look it up, then write its three rows after `seq` (read from the log when nil).
+    private func decide(_ txn: OpaquePointer?, _ spec: LeanSpec, after seq: UInt64?) throws -> UInt64 {
+        var key = val(rows.idKey(spec.decisionID)), found = MDB_val()
+        let rc = mdb_get(txn, decisions, &key, &found)
+        guard rc == MDB_NOTFOUND else {
+            try Self.check(rc, "mdb_get")
+            preconditionFailure("decision dec-\(spec.index) exists")
+        }
+        if let seq {
+            try writeRows(txn, spec, seq: seq + 1, previousChain: rows.chainHash, importBatchStart: nil)
+            return seq + 1
+        }
+        let (last, chain) = try head(txn)
+        try writeRows(txn, spec, seq: last + 1, previousChain: chain, importBatchStart: nil)
+        return last + 1
     }
 
     // MARK: Workloads
@@ -106,110 +131,110 @@ final class LMDBContestant: Contestant, @unchecked Sendable {
             latencies.append(try timed {
                 var txn: OpaquePointer?
                 try Self.check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
-                var current = try head(txn)
+                let (last, chain) = try head(txn)
+                var seq = last
                 for index in batchStart..<min(batchStart + batchCount, range.upperBound) {
-                    current = try writeRows(txn, TransferSpec(index: index), head: current, withDecision: false)
+                    seq += 1
+                    // The first row chains after the stored head, the others after the row before.
+                    try writeRows(txn, LeanSpec(index: index), seq: seq, previousChain: seq == last + 1 ? chain : rows.chainHash,
+                                  importBatchStart: batchStart)
                 }
                 try Self.check(mdb_txn_commit(txn), "mdb_txn_commit")
             })
         }
         return Measurement(operations: range.count, elapsed: ContinuousClock.now - start, latenciesNanoseconds: latencies,
-                           unit: "batch of \(batchCount)")
+                           unit: "batch of \(batchCount)", commits: latencies.count)
     }
 
-    func singleWrites(_ range: Range<Int>, budget: Duration) throws -> Measurement {
-        var latencies: [Int64] = []
-        let start = ContinuousClock.now
-        for index in range {
-            if ContinuousClock.now - start > budget { break }
-            latencies.append(try timed {
-                var txn: OpaquePointer?
-                try Self.check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
-                _ = try decide(txn, TransferSpec(index: index), head: nil)
-                try Self.check(mdb_txn_commit(txn), "mdb_txn_commit")
-            })
+    func singleWrites(_ range: Range<Int>, budget: Duration, sync: Bool) throws -> Measurement {
+        if !sync { try Self.check(mdb_env_set_flags(env, UInt32(MDB_NOSYNC), 1), "mdb_env_set_flags") }
+        defer {
+            if !sync {
+                mdb_env_set_flags(env, UInt32(MDB_NOSYNC), 0)
+                mdb_env_sync(env, 1)
+            }
         }
-        return Measurement(operations: latencies.count, elapsed: ContinuousClock.now - start,
-                           latenciesNanoseconds: latencies, unit: "op")
+        return try measureUntilBudget(range, budget: budget) { index in
+            var txn: OpaquePointer?
+            try Self.check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
+            _ = try decide(txn, LeanSpec(index: index), after: nil)
+            try Self.check(mdb_txn_commit(txn), "mdb_txn_commit")
+        }
     }
 
     /// 64 client threads hand their transfer to ONE writer thread, which takes everything queued
     /// (up to 64) into one transaction and one durable commit, then wakes those clients: raw group
     /// commit, the same shape as Larder's writer, without its nested transactions.
-    func concurrentWrites(_ range: Range<Int>, writers: Int, budget: Duration) async throws -> Measurement {
-        let queue = GroupCommitQueue(batchCountMax: 64)
-        let writer = Thread { [self] in
-            while let batch = queue.takeBatch() {
-                var failure: (any Error)?
-                do {
-                    var txn: OpaquePointer?
-                    try Self.check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
-                    var current = try head(txn)
-                    for item in batch { current = try decide(txn, item.spec, head: current) }
-                    try Self.check(mdb_txn_commit(txn), "mdb_txn_commit")
-                } catch {
-                    failure = error
-                }
-                for item in batch { item.finish(failure) }
+    func concurrentWrites(_ range: Range<Int>, writers: Int, budget: Duration) throws -> Measurement {
+        let commits = Counter()
+        let latencies = try runGroupCommit(range, writers: writers, budget: budget) { [self] batch in
+            var txn: OpaquePointer?
+            try Self.check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
+            do {
+                var seq: UInt64? = nil
+                for item in batch { seq = try decide(txn, LeanSpec(index: item.index), after: seq) }
+                try Self.check(mdb_txn_commit(txn), "mdb_txn_commit")
+            } catch {
+                mdb_txn_abort(txn)
+                throw error
+            }
+            commits.add()
+        }
+        return Measurement(operations: latencies.values.count, elapsed: latencies.elapsed,
+                           latenciesNanoseconds: latencies.values, unit: "op", commits: commits.value)
+    }
+
+    /// Each transfer in its own read txn: `mdb_get`, then decoded into Swift values
+    /// (``DecodedTransfer``), or with `zeroCopy` only its amount read where it lies.
+    func pointReads(_ indexes: [Int], zeroCopy: Bool) throws -> Measurement {
+        try measureEach(indexes) { index in
+            var txn: OpaquePointer?
+            try Self.check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
+            defer { mdb_txn_abort(txn) }
+            var key = val(rows.idKey(LeanSpec(index: index).id)), data = MDB_val()
+            try Self.check(mdb_get(txn, transfers, &key, &data), "mdb_get")
+            let value = UnsafeRawBufferPointer(start: data.mv_data, count: data.mv_size)
+            if zeroCopy {
+                consume(try DecodedTransfer.amountInPlace(value))
+            } else {
+                consume(try DecodedTransfer.decode(value))
             }
         }
-        writer.start()
-        let latencies = try runClientThreads(range, writers: writers, budget: budget) { spec in
-            try queue.submit(spec)
-        }
-        queue.stop()
-        return Measurement(operations: latencies.values.count, elapsed: latencies.elapsed,
-                           latenciesNanoseconds: latencies.values, unit: "op")
     }
 
-    func pointReads(_ indexes: [Int]) throws -> Measurement {
-        var latencies: [Int64] = []
-        latencies.reserveCapacity(indexes.count)
-        let start = ContinuousClock.now
-        for index in indexes {
-            let key = Array(TransferSpec(index: index).id.utf8)
-            latencies.append(try timed {
-                var txn: OpaquePointer?
-                try Self.check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
-                defer { mdb_txn_abort(txn) }
-                let value = try get(txn, transfers, key)
-                precondition(value != nil, "transfer \(index) is missing")
-                consume(value)
-            })
-        }
-        return Measurement(operations: indexes.count, elapsed: ContinuousClock.now - start,
-                           latenciesNanoseconds: latencies, unit: "op")
-    }
-
-    func auditScans(_ starts: [UInt64], length: Int) throws -> Measurement {
-        var latencies: [Int64] = []
-        let start = ContinuousClock.now
-        for seq in starts {
-            latencies.append(try timed {
-                var txn: OpaquePointer?
-                try Self.check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
-                defer { mdb_txn_abort(txn) }
-                var cursor: OpaquePointer?
-                try Self.check(mdb_cursor_open(txn, audit, &cursor), "mdb_cursor_open")
-                defer { mdb_cursor_close(cursor) }
-                var values: [[UInt8]] = []
-                values.reserveCapacity(length)
-                let seek = RawRows.seqKey(seq)
-                var key = MDB_val(), data = MDB_val()
-                var rc = seek.withUnsafeBytes { k in
-                    key = MDB_val(mv_size: k.count, mv_data: UnsafeMutableRawPointer(mutating: k.baseAddress))
-                    return mdb_cursor_get(cursor, &key, &data, MDB_SET_RANGE)
-                }
-                while rc == MDB_SUCCESS && values.count < length {
-                    values.append(Array(UnsafeRawBufferPointer(start: data.mv_data, count: data.mv_size)))
+    /// One read txn per scan: cursor `MDB_SET_RANGE` + `MDB_NEXT`; each record decoded into Swift
+    /// values (``DecodedAuditRecord``), or with `views` read in place (``AuditViewTally``).
+    func auditScans(_ starts: [UInt64], length: Int, views: Bool) throws -> Measurement {
+        try measureEach(starts, unit: "scan of \(length)", operationsPerItem: length) { seq in
+            var txn: OpaquePointer?
+            try Self.check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin")
+            defer { mdb_txn_abort(txn) }
+            var cursor: OpaquePointer?
+            try Self.check(mdb_cursor_open(txn, audit, &cursor), "mdb_cursor_open")
+            defer { mdb_cursor_close(cursor) }
+            var key = val(rows.seqKey(seq)), data = MDB_val()
+            var rc = mdb_cursor_get(cursor, &key, &data, MDB_SET_RANGE)
+            var seen = 0
+            if views {
+                var tally = AuditViewTally()
+                while rc == MDB_SUCCESS && seen < length {
+                    try tally.visit(auditValue: UnsafeRawBufferPointer(start: data.mv_data, count: data.mv_size))
+                    seen += 1
                     rc = mdb_cursor_get(cursor, &key, &data, MDB_NEXT)
                 }
-                precondition(values.count == length, "audit scan from \(seq) returned \(values.count)")
-                consume(values)
-            })
+                consume(tally)
+            } else {
+                var records: [DecodedAuditRecord] = []
+                records.reserveCapacity(length)
+                while rc == MDB_SUCCESS && seen < length {
+                    records.append(try DecodedAuditRecord.decode(auditValue: UnsafeRawBufferPointer(start: data.mv_data, count: data.mv_size)))
+                    seen += 1
+                    rc = mdb_cursor_get(cursor, &key, &data, MDB_NEXT)
+                }
+                consume(records)
+            }
+            precondition(seen == length, "audit scan from \(seq) returned \(seen)")
         }
-        return Measurement(operations: starts.count * length, elapsed: ContinuousClock.now - start,
-                           latenciesNanoseconds: latencies, unit: "scan of \(length)")
     }
 
     func verifyChain() throws -> Measurement {
@@ -221,32 +246,31 @@ final class LMDBContestant: Contestant, @unchecked Sendable {
         try Self.check(mdb_cursor_open(txn, audit, &cursor), "mdb_cursor_open")
         defer { mdb_cursor_close(cursor) }
         var key = MDB_val(), data = MDB_val()
-        var previous = [UInt8](repeating: 0, count: 32)
-        var checked = 0
+        var verifier = LeanChainVerifier()
+        defer { verifier.deallocate() }
         var rc = mdb_cursor_get(cursor, &key, &data, MDB_FIRST)
         while rc == MDB_SUCCESS {
-            let (chain, ok) = RawRows.verify(UnsafeRawBufferPointer(start: data.mv_data, count: data.mv_size),
-                                             previousChain: previous)
-            precondition(ok, "raw LMDB chain broken at record \(checked + 1)")
-            previous = chain
-            checked += 1
+            let ok = verifier.check(UnsafeRawBufferPointer(start: data.mv_data, count: data.mv_size))
+            precondition(ok, "raw LMDB chain broken at record \(verifier.checked + 1)")
             rc = mdb_cursor_get(cursor, &key, &data, MDB_NEXT)
         }
         let elapsed = ContinuousClock.now - start
-        return Measurement(operations: checked, elapsed: elapsed, latenciesNanoseconds: [elapsed.nanoseconds],
+        return Measurement(operations: verifier.checked, elapsed: elapsed, latenciesNanoseconds: [elapsed.nanoseconds],
                            unit: "whole chain")
     }
 
     func close() { mdb_env_close(env) }
 }
 
-/// The queue between the raw contestant's client threads and its one writer thread.
+// MARK: Group commit for the raw contestants
+
+/// The queue between client threads and one writer thread.
 final class GroupCommitQueue: @unchecked Sendable {
     final class Item: @unchecked Sendable {
-        let spec: TransferSpec
+        let index: Int
         private let done = DispatchSemaphore(value: 0)
         private var error: (any Error)?
-        init(_ spec: TransferSpec) { self.spec = spec }
+        init(_ index: Int) { self.index = index }
         func finish(_ error: (any Error)?) {
             self.error = error
             done.signal()
@@ -264,9 +288,9 @@ final class GroupCommitQueue: @unchecked Sendable {
 
     init(batchCountMax: Int) { self.batchCountMax = batchCountMax }
 
-    /// Queues `spec` and waits until the writer has committed it.
-    func submit(_ spec: TransferSpec) throws {
-        let item = Item(spec)
+    /// Queues transfer `index` and waits until the writer has committed it.
+    func submit(_ index: Int) throws {
+        let item = Item(index)
         condition.lock()
         items.append(item)
         condition.signal()
@@ -294,10 +318,33 @@ final class GroupCommitQueue: @unchecked Sendable {
     }
 }
 
+/// Runs `writers` client threads handing their transfers to one writer thread, which commits
+/// each batch it takes (up to 64) with `commit` and then wakes the batch's clients. Returns every
+/// client's latency (queueing + commit).
+func runGroupCommit(_ range: Range<Int>, writers: Int, budget: Duration,
+                    commit: @escaping @Sendable ([GroupCommitQueue.Item]) throws -> Void) throws -> (values: [Int64], elapsed: Duration) {
+    let queue = GroupCommitQueue(batchCountMax: 64)
+    let writerDone = DispatchSemaphore(value: 0)
+    let writer = Thread {
+        while let batch = queue.takeBatch() {
+            var failure: (any Error)?
+            do { try commit(batch) } catch { failure = error }
+            for item in batch { item.finish(failure) }
+        }
+        writerDone.signal()
+    }
+    writer.start()
+    defer {
+        queue.stop()
+        writerDone.wait()
+    }
+    return try runClientThreads(range, writers: writers, budget: budget) { index in try queue.submit(index) }
+}
+
 /// Runs `writers` OS threads that each claim the next index of `range` and call `operation`,
 /// until the range is done or `budget` is spent. Returns every operation's latency.
 func runClientThreads(_ range: Range<Int>, writers: Int, budget: Duration,
-                      _ operation: @escaping @Sendable (TransferSpec) throws -> Void) throws -> (values: [Int64], elapsed: Duration) {
+                      _ operation: @escaping @Sendable (Int) throws -> Void) throws -> (values: [Int64], elapsed: Duration) {
     let next = IndexCounter(range.lowerBound)
     let collected = Mutex<(latencies: [Int64], failure: String?)>(([], nil))
     let group = DispatchGroup()
@@ -311,7 +358,7 @@ func runClientThreads(_ range: Range<Int>, writers: Int, budget: Duration,
                 let index = next.claim()
                 if index >= range.upperBound || ContinuousClock.now - start > budget { break }
                 do {
-                    mine.append(try timed { try operation(TransferSpec(index: index)) })
+                    mine.append(try timed { try operation(index) })
                 } catch {
                     failure = "\(error)"
                     break
@@ -331,4 +378,18 @@ func runClientThreads(_ range: Range<Int>, writers: Int, budget: Duration,
     let result = collected.withLock { $0 }
     if let failure = result.failure { throw LMDBContestant.Failure(description: failure) }
     return (result.latencies, elapsed)
+}
+
+/// Hands out the next operation index to concurrent writers.
+final class IndexCounter: Sendable {
+    private let value: Atomic<Int>
+    init(_ first: Int) { value = Atomic(first) }
+    func claim() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
+}
+
+/// A count shared between threads.
+final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    func add() { count.wrappingAdd(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
 }

@@ -1,23 +1,74 @@
 internal import CSQLite
 import Foundation
 
-/// SQLite 3 in WAL mode with `synchronous=FULL`: the same logical schema (audit seq → record ‖
-/// leaf ‖ chain, transfer id → transfer, decision id → decision, with the same bytes as
-/// ``RawRows``) and the same one-transaction-per-decision shape.
+/// SQLite 3 in WAL mode with `synchronous=FULL` and `mmap_size` set: the same logical schema
+/// (audit seq → record ‖ leaf ‖ chain, transfer id → transfer, decision id → decision, with the
+/// same bytes as the raw LMDB contestant, built by the same ``LeanRowBuilder``) and the same
+/// one-transaction-per-decision shape.
+///
+/// Two variants differ in how concurrent writers reach the database:
+/// - ``Mode/connectionPerWriter``: each of the 64 client threads has its own connection and runs
+///   `BEGIN IMMEDIATE … COMMIT`; SQLite's lock serializes them, without group commit.
+/// - ``Mode/groupCommit``: one writer connection on one thread takes everything queued (up to 64)
+///   into one transaction and one WAL sync, as an application would put a queue in front of
+///   SQLite, and as Larder's writer does. Its single writer goes through the same queue.
 final class SQLiteContestant: Contestant {
-    let name = "SQLite WAL"
+    enum Mode {
+        case connectionPerWriter
+        case groupCommit
+    }
+
+    let name: String
+    let directory: String
+    let mode: Mode
     let path: String
     private let connection: Connection
+    /// The mmap size SQLite applied (it caps the request at its compile-time maximum).
+    let mmapSizeBytes: Int64
 
-    init(directory: String) throws {
+    /// What every connection asks for: the whole file mapped, as LMDB maps it.
+    static let mmapSizeBytesRequested: Int64 = 64 << 30
+
+    init(directory: String, mode: Mode) throws {
+        self.directory = directory
+        self.mode = mode
+        name = switch mode {
+        case .connectionPerWriter: "SQLite WAL (connection per writer)"
+        case .groupCommit: "SQLite WAL (one writer, group commit)"
+        }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = directory + "/bench.sqlite"
-        connection = try Connection(path: path)
-        try connection.execute("""
-            CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, value BLOB NOT NULL);
-            CREATE TABLE IF NOT EXISTS transfers(id TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS decisions(id TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
-            """)
+        connection = try Connection(path: path, createSchema: true)
+        mmapSizeBytes = connection.mmapSizeBytes
+    }
+
+    func support(_ workload: Workload) -> Support {
+        switch (mode, workload) {
+        case (_, .verifyChainOnly): .notApplicable
+        case (.groupCommit, .bulk), (.groupCommit, .single), (.groupCommit, .concurrent): .measured
+        // The reads and the chain walk are the other variant's, connection for connection.
+        case (.groupCommit, _): .notApplicable
+        case (.connectionPerWriter, _): .measured
+        }
+    }
+
+    func run(_ workload: Workload, _ plan: Plan) throws -> Measurement {
+        switch workload {
+        case .bulk: try bulkImport(plan.bulkRange, batchCount: plan.batchCount)
+        case .single where mode == .groupCommit:
+            try groupCommitWrites(plan.singleRange, writers: 1, budget: plan.budget)
+        case .single: try singleWrites(plan.singleRange, budget: plan.budget, sync: true)
+        case .singleNoSync: try singleWrites(plan.noSyncRange, budget: plan.budget, sync: false)
+        case .concurrent where mode == .groupCommit:
+            try groupCommitWrites(plan.concurrentRange, writers: plan.writers, budget: plan.budget)
+        case .concurrent: try connectionPerWriterWrites(plan.concurrentRange, writers: plan.writers, budget: plan.budget)
+        case .pointRead: try pointReads(plan.readIndexes, zeroCopy: false)
+        case .pointReadZeroCopy: try pointReads(plan.readIndexes, zeroCopy: true)
+        case .scan: try auditScans(plan.scanStarts, length: plan.scanLength, views: false)
+        case .scanViews: try auditScans(plan.scanStarts, length: plan.scanLength, views: true)
+        case .verify: try verifyChain()
+        case .verifyChainOnly: preconditionFailure("not applicable")
+        }
     }
 
     func bulkImport(_ range: Range<Int>, batchCount: Int) throws -> Measurement {
@@ -26,115 +77,156 @@ final class SQLiteContestant: Contestant {
         for batchStart in stride(from: range.lowerBound, to: range.upperBound, by: batchCount) {
             latencies.append(try timed {
                 try connection.transaction {
-                    var current = try connection.head()
+                    var seq = try connection.headSeq()
                     for index in batchStart..<min(batchStart + batchCount, range.upperBound) {
-                        current = try connection.writeRows(TransferSpec(index: index), head: current, withDecision: false)
+                        seq = try connection.writeRows(LeanSpec(index: index), after: seq, importBatchStart: batchStart)
                     }
                 }
             })
         }
         return Measurement(operations: range.count, elapsed: ContinuousClock.now - start, latenciesNanoseconds: latencies,
-                           unit: "batch of \(batchCount)")
+                           unit: "batch of \(batchCount)", commits: latencies.count)
     }
 
-    func singleWrites(_ range: Range<Int>, budget: Duration) throws -> Measurement {
-        var latencies: [Int64] = []
-        let start = ContinuousClock.now
-        for index in range {
-            if ContinuousClock.now - start > budget { break }
-            latencies.append(try timed { try connection.decide(TransferSpec(index: index)) })
-        }
-        return Measurement(operations: latencies.count, elapsed: ContinuousClock.now - start,
-                           latenciesNanoseconds: latencies, unit: "op")
+    /// One decision per transaction on this thread's connection; without `sync`, with
+    /// `synchronous=OFF` for the phase (the CPU of the path).
+    func singleWrites(_ range: Range<Int>, budget: Duration, sync: Bool) throws -> Measurement {
+        if !sync { try connection.execute("PRAGMA synchronous=OFF") }
+        defer { if !sync { try? connection.execute("PRAGMA synchronous=FULL") } }
+        return try measureUntilBudget(range, budget: budget) { index in try connection.decide(LeanSpec(index: index)) }
     }
 
-    /// 64 threads, each with its OWN connection (WAL, synchronous=FULL, busy_timeout 30 s), each
-    /// running BEGIN IMMEDIATE … COMMIT for its transfer: SQLite's own write lock serializes them
-    /// and there is no group commit, so every transfer pays its own WAL fsync.
-    func concurrentWrites(_ range: Range<Int>, writers: Int, budget: Duration) async throws -> Measurement {
-        let connections = try (0..<writers).map { _ in try Connection(path: path) }
+    /// Each client thread with its OWN connection, each running BEGIN IMMEDIATE … COMMIT for its
+    /// transfer: SQLite's write lock serializes them and there is no group commit, so every
+    /// transfer pays its own WAL fsync (and a waiting writer sleeps in the busy handler).
+    func connectionPerWriterWrites(_ range: Range<Int>, writers: Int, budget: Duration) throws -> Measurement {
+        let connections = try (0..<writers).map { _ in try Connection(path: path, createSchema: false) }
         defer { for connection in connections { connection.close() } }
         let pool = ConnectionPool(connections)
-        let latencies = try runClientThreads(range, writers: writers, budget: budget) { spec in
-            try pool.connectionForThisThread().decide(spec)
+        let latencies = try runClientThreads(range, writers: writers, budget: budget) { index in
+            try pool.connectionForThisThread().decide(LeanSpec(index: index))
         }
         return Measurement(operations: latencies.values.count, elapsed: latencies.elapsed,
-                           latenciesNanoseconds: latencies.values, unit: "op")
+                           latenciesNanoseconds: latencies.values, unit: "op", commits: latencies.values.count)
     }
 
-    func pointReads(_ indexes: [Int]) throws -> Measurement {
-        var latencies: [Int64] = []
-        latencies.reserveCapacity(indexes.count)
-        let start = ContinuousClock.now
-        for index in indexes {
-            let id = TransferSpec(index: index).id
-            latencies.append(try timed {
-                let value = try connection.transferValue(id: id)
-                precondition(value != nil, "transfer \(id) is missing")
-                consume(value)
-            })
+    /// `writers` client threads hand their transfers to one writer thread with one connection,
+    /// which commits each batch it takes (up to 64) in one transaction.
+    func groupCommitWrites(_ range: Range<Int>, writers: Int, budget: Duration) throws -> Measurement {
+        let commits = Counter()
+        let connection = self.connection
+        let latencies = try runGroupCommit(range, writers: writers, budget: budget) { batch in
+            try connection.transaction {
+                var seq = try connection.headSeq()
+                for item in batch { seq = try connection.decideInTransaction(LeanSpec(index: item.index), after: seq) }
+            }
+            commits.add()
         }
-        return Measurement(operations: indexes.count, elapsed: ContinuousClock.now - start,
-                           latenciesNanoseconds: latencies, unit: "op")
+        return Measurement(operations: latencies.values.count, elapsed: latencies.elapsed,
+                           latenciesNanoseconds: latencies.values, unit: "op", commits: commits.value)
     }
 
-    func auditScans(_ starts: [UInt64], length: Int) throws -> Measurement {
-        var latencies: [Int64] = []
-        let start = ContinuousClock.now
-        for seq in starts {
-            latencies.append(try timed {
-                var values: [[UInt8]] = []
-                values.reserveCapacity(length)
-                try connection.scanAudit(from: seq, limit: Int64(length)) { values.append(Array($0)); return true }
-                precondition(values.count == length, "audit scan from \(seq) returned \(values.count)")
-                consume(values)
-            })
+    func pointReads(_ indexes: [Int], zeroCopy: Bool) throws -> Measurement {
+        try measureEach(indexes) { index in
+            try connection.withTransferValue(LeanSpec(index: index).id) { value in
+                if zeroCopy {
+                    consume(try DecodedTransfer.amountInPlace(value))
+                } else {
+                    consume(try DecodedTransfer.decode(value))
+                }
+            }
         }
-        return Measurement(operations: starts.count * length, elapsed: ContinuousClock.now - start,
-                           latenciesNanoseconds: latencies, unit: "scan of \(length)")
+    }
+
+    func auditScans(_ starts: [UInt64], length: Int, views: Bool) throws -> Measurement {
+        try measureEach(starts, unit: "scan of \(length)", operationsPerItem: length) { seq in
+            var seen = 0
+            if views {
+                var tally = AuditViewTally()
+                try connection.scanAudit(from: seq, limit: Int64(length)) { value in
+                    try tally.visit(auditValue: value)
+                    seen += 1
+                }
+                consume(tally)
+            } else {
+                var records: [DecodedAuditRecord] = []
+                records.reserveCapacity(length)
+                try connection.scanAudit(from: seq, limit: Int64(length)) { value in
+                    records.append(try DecodedAuditRecord.decode(auditValue: value))
+                    seen += 1
+                }
+                consume(records)
+            }
+            precondition(seen == length, "audit scan from \(seq) returned \(seen)")
+        }
     }
 
     func verifyChain() throws -> Measurement {
         let start = ContinuousClock.now
-        var previous = [UInt8](repeating: 0, count: 32)
-        var checked = 0
+        var verifier = LeanChainVerifier()
+        defer { verifier.deallocate() }
         try connection.scanAudit(from: 1, limit: Int64.max) { value in
-            let (chain, ok) = RawRows.verify(value, previousChain: previous)
-            precondition(ok, "SQLite chain broken at record \(checked + 1)")
-            previous = chain
-            checked += 1
-            return true
+            let ok = verifier.check(value)
+            precondition(ok, "SQLite chain broken at record \(verifier.checked + 1)")
         }
         let elapsed = ContinuousClock.now - start
-        return Measurement(operations: checked, elapsed: elapsed, latenciesNanoseconds: [elapsed.nanoseconds],
+        return Measurement(operations: verifier.checked, elapsed: elapsed, latenciesNanoseconds: [elapsed.nanoseconds],
                            unit: "whole chain")
     }
 
     func close() { connection.close() }
 }
 
-/// One SQLite connection and its prepared statements; used by one thread at a time.
+/// One SQLite connection, its prepared statements and its row builder; used by one thread at a time.
 final class Connection: @unchecked Sendable {
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
 
     private var db: OpaquePointer?
-    private var statements: [String: OpaquePointer] = [:]
+    private let rows = LeanRowBuilder()
+    private var begin: OpaquePointer?, commit: OpaquePointer?, rollback: OpaquePointer?
+    private var selectHead: OpaquePointer?, selectDecision: OpaquePointer?, selectTransfer: OpaquePointer?
+    private var selectAudit: OpaquePointer?
+    private var insertAudit: OpaquePointer?, insertTransfer: OpaquePointer?, insertDecision: OpaquePointer?
+    private(set) var mmapSizeBytes: Int64 = 0
 
-    init(path: String) throws {
+    init(path: String, createSchema: Bool) throws {
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK else { throw Failure(description: "sqlite3_open_v2: \(rc)") }
         sqlite3_busy_timeout(db, 30_000)
-        try execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
+        try execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA mmap_size=\(SQLiteContestant.mmapSizeBytesRequested);")
+        if createSchema {
+            try execute("""
+                CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, value BLOB NOT NULL);
+                CREATE TABLE IF NOT EXISTS transfers(id TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS decisions(id TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+                """)
+        }
+        let mmap = try prepare("PRAGMA mmap_size")
+        if sqlite3_step(mmap) == SQLITE_ROW { mmapSizeBytes = sqlite3_column_int64(mmap, 0) }
+        sqlite3_finalize(mmap)
+        begin = try prepare("BEGIN IMMEDIATE")
+        commit = try prepare("COMMIT")
+        rollback = try prepare("ROLLBACK")
+        selectHead = try prepare("SELECT seq, value FROM audit ORDER BY seq DESC LIMIT 1")
+        selectDecision = try prepare("SELECT 1 FROM decisions WHERE id = ?")
+        selectTransfer = try prepare("SELECT value FROM transfers WHERE id = ?")
+        selectAudit = try prepare("SELECT value FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?")
+        insertAudit = try prepare("INSERT INTO audit(seq, value) VALUES (?, ?)")
+        insertTransfer = try prepare("INSERT INTO transfers(id, value) VALUES (?, ?)")
+        insertDecision = try prepare("INSERT INTO decisions(id, value) VALUES (?, ?)")
     }
 
     func close() {
-        for statement in statements.values { sqlite3_finalize(statement) }
-        statements = [:]
+        for statement in [begin, commit, rollback, selectHead, selectDecision, selectTransfer, selectAudit,
+                          insertAudit, insertTransfer, insertDecision] {
+            sqlite3_finalize(statement)
+        }
         sqlite3_close_v2(db)
         db = nil
+        headChainStorage.deallocate()
     }
 
     func execute(_ sql: String) throws {
@@ -147,112 +239,124 @@ final class Connection: @unchecked Sendable {
         }
     }
 
-    private func check(_ rc: Int32, _ what: String) throws {
-        guard rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW else {
-            throw Failure(description: "\(what): \(String(cString: sqlite3_errmsg(db)))")
-        }
-    }
-
-    /// A prepared statement, reset and cleared for reuse.
-    private func statement(_ sql: String) throws -> OpaquePointer {
-        if let statement = statements[sql] {
-            sqlite3_reset(statement)
-            sqlite3_clear_bindings(statement)
-            return statement
-        }
+    private func prepare(_ sql: String) throws -> OpaquePointer {
         var statement: OpaquePointer?
         try check(sqlite3_prepare_v2(db, sql, -1, &statement, nil), "prepare \(sql)")
-        statements[sql] = statement!
         return statement!
     }
 
-    private func bind(_ statement: OpaquePointer, _ index: Int32, _ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { raw in
-            try check(sqlite3_bind_blob(statement, index, raw.baseAddress, Int32(raw.count), larder_sqlite_transient()), "bind blob")
+    @inline(__always) private func check(_ rc: Int32, _ what: @autoclosure () -> String) throws {
+        guard rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW else {
+            throw Failure(description: "\(what()): \(String(cString: sqlite3_errmsg(db)))")
         }
     }
 
-    private func bind(_ statement: OpaquePointer, _ index: Int32, text: String) throws {
-        try check(sqlite3_bind_text(statement, index, text, -1, larder_sqlite_transient()), "bind text")
+    /// Binds bytes that stay valid until the statement is stepped (SQLITE_STATIC: no copy).
+    @inline(__always) private func bind(_ statement: OpaquePointer?, _ index: Int32, blob: UnsafeRawBufferPointer) throws {
+        try check(sqlite3_bind_blob(statement, index, blob.baseAddress, Int32(blob.count), nil), "bind blob")
+    }
+
+    @inline(__always) private func bind(_ statement: OpaquePointer?, _ index: Int32, text: UnsafeRawBufferPointer) throws {
+        try check(sqlite3_bind_text(statement, index, text.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(text.count), nil),
+                  "bind text")
+    }
+
+    /// Steps a statement that returns no row, then resets it.
+    @inline(__always) private func stepDone(_ statement: OpaquePointer?, _ what: StaticString) throws {
+        let rc = sqlite3_step(statement)
+        sqlite3_reset(statement)
+        guard rc == SQLITE_DONE else { throw Failure(description: "\(what): \(String(cString: sqlite3_errmsg(db)))") }
     }
 
     /// Runs `body` between BEGIN IMMEDIATE and COMMIT (ROLLBACK when it throws).
     func transaction(_ body: () throws -> Void) throws {
-        try check(sqlite3_step(try statement("BEGIN IMMEDIATE")), "BEGIN IMMEDIATE")
+        try stepDone(begin, "BEGIN IMMEDIATE")
         do {
             try body()
         } catch {
-            sqlite3_step(try statement("ROLLBACK"))
+            sqlite3_step(rollback)
+            sqlite3_reset(rollback)
             throw error
         }
-        try check(sqlite3_step(try statement("COMMIT")), "COMMIT")
+        try stepDone(commit, "COMMIT")
     }
 
-    /// The chain head, read from the log inside the transaction (several connections write).
-    func head() throws -> (seq: UInt64, chain: [UInt8]) {
-        let select = try statement("SELECT seq, value FROM audit ORDER BY seq DESC LIMIT 1")
-        guard sqlite3_step(select) == SQLITE_ROW else { return (0, [UInt8](repeating: 0, count: 32)) }
+    /// The chain head's seq, read from the log inside the transaction (several connections
+    /// write); its chain hash goes into the row builder's chain state.
+    func headSeq() throws -> UInt64 {
+        guard sqlite3_step(selectHead) == SQLITE_ROW else {
+            sqlite3_reset(selectHead)
+            headChain = LeanRowBuilder.genesis
+            return 0
+        }
         // Reset at once: a statement left stepping keeps its read snapshot open, and a later
         // BEGIN IMMEDIATE on a stale snapshot fails with SQLITE_BUSY without waiting.
-        defer { sqlite3_reset(select) }
-        let seq = UInt64(sqlite3_column_int64(select, 0))
-        let count = Int(sqlite3_column_bytes(select, 1))
-        let value = UnsafeRawBufferPointer(start: sqlite3_column_blob(select, 1), count: count)
-        return (seq, Array(value[(count - 32)...]))
+        defer { sqlite3_reset(selectHead) }
+        let seq = UInt64(sqlite3_column_int64(selectHead, 0))
+        let count = Int(sqlite3_column_bytes(selectHead, 1))
+        let value = UnsafeRawBufferPointer(start: sqlite3_column_blob(selectHead, 1), count: count)
+        headChainStorage.copyMemory(from: UnsafeRawBufferPointer(rebasing: value[(count - 32)...]))
+        headChain = UnsafeRawBufferPointer(headChainStorage)
+        return seq
     }
 
-    func writeRows(_ spec: TransferSpec, head: (seq: UInt64, chain: [UInt8]), withDecision: Bool) throws -> (seq: UInt64, chain: [UInt8]) {
-        let seq = head.seq + 1
-        let rows = RawRows(spec, seq: seq, timeMicros: nowMicros(), previousChain: head.chain)
-        let insertAudit = try statement("INSERT INTO audit(seq, value) VALUES (?, ?)")
-        sqlite3_bind_int64(insertAudit, 1, Int64(seq))
-        try bind(insertAudit, 2, rows.auditValue)
-        try check(sqlite3_step(insertAudit), "insert audit")
-        let insertTransfer = try statement("INSERT INTO transfers(id, value) VALUES (?, ?)")
-        try bind(insertTransfer, 1, text: spec.id)
-        try bind(insertTransfer, 2, rows.transferValue)
-        try check(sqlite3_step(insertTransfer), "insert transfer")
-        if withDecision {
-            let insertDecision = try statement("INSERT INTO decisions(id, value) VALUES (?, ?)")
-            try bind(insertDecision, 1, text: spec.decisionID)
-            try bind(insertDecision, 2, rows.decisionValue)
-            try check(sqlite3_step(insertDecision), "insert decision")
+    /// The chain hash to chain the next row after: the stored head's (copied: SQLite's row
+    /// buffer does not outlive the statement), or the row builder's last one.
+    private var headChain: UnsafeRawBufferPointer?
+    private let headChainStorage = UnsafeMutableRawBufferPointer.allocate(byteCount: 32, alignment: 8)
+
+    /// Writes one transfer's rows as the record after `seq`; returns the new seq.
+    func writeRows(_ spec: LeanSpec, after seq: UInt64, importBatchStart: Int?) throws -> UInt64 {
+        let next = seq + 1
+        rows.build(spec, seq: next, timeMicros: nowMicros(), previousChain: headChain ?? rows.chainHash,
+                   importBatchStart: importBatchStart)
+        headChain = nil
+        sqlite3_bind_int64(insertAudit, 1, Int64(next))
+        try bind(insertAudit, 2, blob: rows.auditValue)
+        try stepDone(insertAudit, "insert audit")
+        try bind(insertTransfer, 1, text: rows.idKey(spec.id))
+        try bind(insertTransfer, 2, blob: rows.transferValue)
+        try stepDone(insertTransfer, "insert transfer")
+        if importBatchStart == nil {
+            try bind(insertDecision, 1, text: rows.idKey(spec.decisionID))
+            try bind(insertDecision, 2, blob: rows.decisionValue)
+            try stepDone(insertDecision, "insert decision")
         }
-        return (seq, rows.chainHash)
+        return next
     }
 
-    /// One decision in its own durable transaction: look it up, then write the three rows.
-    func decide(_ spec: TransferSpec) throws {
-        try transaction {
-            let select = try statement("SELECT value FROM decisions WHERE id = ?")
-            try bind(select, 1, text: spec.decisionID)
-            let found = sqlite3_step(select)
-            sqlite3_reset(select)
-            precondition(found == SQLITE_DONE, "decision \(spec.decisionID) exists")
-            _ = try writeRows(spec, head: try head(), withDecision: true)
-        }
+    /// Inside a transaction: look the decision up, then write its three rows after `seq`.
+    func decideInTransaction(_ spec: LeanSpec, after seq: UInt64) throws -> UInt64 {
+        try bind(selectDecision, 1, text: rows.idKey(spec.decisionID))
+        let found = sqlite3_step(selectDecision)
+        sqlite3_reset(selectDecision)
+        precondition(found == SQLITE_DONE, "decision dec-\(spec.index) exists")
+        return try writeRows(spec, after: seq, importBatchStart: nil)
     }
 
-    func transferValue(id: String) throws -> [UInt8]? {
-        let select = try statement("SELECT value FROM transfers WHERE id = ?")
-        try bind(select, 1, text: id)
-        defer { sqlite3_reset(select) }
-        guard sqlite3_step(select) == SQLITE_ROW else { return nil }
-        return Array(UnsafeRawBufferPointer(start: sqlite3_column_blob(select, 0), count: Int(sqlite3_column_bytes(select, 0))))
+    /// One decision in its own transaction.
+    func decide(_ spec: LeanSpec) throws {
+        try transaction { _ = try decideInTransaction(spec, after: try headSeq()) }
     }
 
-    /// Calls `body` with each audit value from `seq` on, in one read transaction, until it
-    /// returns false or `limit` values were seen.
-    func scanAudit(from seq: UInt64, limit: Int64, _ body: (UnsafeRawBufferPointer) -> Bool) throws {
-        let select = try statement("SELECT value FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?")
-        sqlite3_bind_int64(select, 1, Int64(seq))
-        sqlite3_bind_int64(select, 2, limit)
-        defer { sqlite3_reset(select) }
-        var rc = sqlite3_step(select)
+    /// Calls `body` with the transfer's value where SQLite holds it (valid during the call).
+    func withTransferValue(_ id: LeanID, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try bind(selectTransfer, 1, text: rows.idKey(id))
+        defer { sqlite3_reset(selectTransfer) }
+        guard sqlite3_step(selectTransfer) == SQLITE_ROW else { throw Failure(description: "transfer \(id.number) is missing") }
+        try body(UnsafeRawBufferPointer(start: sqlite3_column_blob(selectTransfer, 0), count: Int(sqlite3_column_bytes(selectTransfer, 0))))
+    }
+
+    /// Calls `body` with each audit value from `seq` on (valid during the call), in one read
+    /// transaction, until `limit` values were seen.
+    func scanAudit(from seq: UInt64, limit: Int64, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        sqlite3_bind_int64(selectAudit, 1, Int64(seq))
+        sqlite3_bind_int64(selectAudit, 2, limit)
+        defer { sqlite3_reset(selectAudit) }
+        var rc = sqlite3_step(selectAudit)
         while rc == SQLITE_ROW {
-            let value = UnsafeRawBufferPointer(start: sqlite3_column_blob(select, 0), count: Int(sqlite3_column_bytes(select, 0)))
-            guard body(value) else { return }
-            rc = sqlite3_step(select)
+            try body(UnsafeRawBufferPointer(start: sqlite3_column_blob(selectAudit, 0), count: Int(sqlite3_column_bytes(selectAudit, 0))))
+            rc = sqlite3_step(selectAudit)
         }
         try check(rc, "scan audit")
     }

@@ -14,12 +14,16 @@ struct TransferSpec: Sendable {
     var id: String { "t-\(index)" }
     var requestID: String { "req-\(index)" }
     var decisionID: String { "dec-\(index)" }
-    var debitAccount: String { Self.account(index % Self.accountsCount) }
+    var debitAccount: String { Self.account(Self.debitNumber(index)) }
+    var creditAccount: String { Self.account(Self.creditNumber(index)) }
+    var amount: UInt64 { Self.amount(index) }
+
+    static func debitNumber(_ index: Int) -> Int { index % accountsCount }
     /// Never the debit account: the offset runs 1...accountsCount-1.
-    var creditAccount: String {
-        Self.account((index % Self.accountsCount + 1 + (index / Self.accountsCount) % (Self.accountsCount - 1)) % Self.accountsCount)
+    static func creditNumber(_ index: Int) -> Int {
+        (index % accountsCount + 1 + (index / accountsCount) % (accountsCount - 1)) % accountsCount
     }
-    var amount: UInt64 { UInt64(index % 997 + 1) }
+    static func amount(_ index: Int) -> UInt64 { UInt64(index % 997 + 1) }
 
     static func account(_ number: Int) -> String { "acct-\(number)" }
 

@@ -1,3 +1,5 @@
+import LarderStorage
+
 /// A page of audit records and the cursor that continues after it.
 public struct AuditPage: Sendable, Hashable {
     public let records: [AuditEntry]
@@ -12,7 +14,7 @@ public struct AuditPage: Sendable, Hashable {
 /// let trail = try store.read { view in try view.audit.records(requestID: "req-8812", limit: 100) }
 /// ```
 public struct AuditLog {
-    let txn: ReadTransaction
+    let txn: TableReader
     let tables: StoreTables
 
     /// Records per page at most.
@@ -130,7 +132,7 @@ public struct AuditLog {
 /// Appends audit records inside a write: reads the head from the log itself (never from a cache
 /// kept across transactions, so two processes writing one store keep one chain).
 struct AuditAppender {
-    let txn: WriteTransaction
+    let txn: TableWriter
     let tables: StoreTables
 
     func append(_ draft: AuditDraft, context: WriteContext, timeMicros: UnixMicros, after head: ChainHead,
@@ -191,13 +193,13 @@ struct AuditAppender {
 }
 
 /// A test-only fault injected into the audit append, to prove that a failed append rolls back
-/// everything. Set through ``Store/Options/auditFaultInjection`` (SPI `Testing`).
-public struct AuditFaultInjection: Sendable {
+/// everything. Set through `Store.Options.auditFaultInjection` (package access: tests only).
+package struct AuditFaultInjection: Sendable {
     let beforeAppend: @Sendable (UInt64) throws(LarderError) -> Void
 
     /// `beforeAppend` runs just before the record with the given seq is written; throwing there
     /// makes the append fail.
-    public init(beforeAppend: @escaping @Sendable (UInt64) throws(LarderError) -> Void) {
+    package init(beforeAppend: @escaping @Sendable (UInt64) throws(LarderError) -> Void) {
         self.beforeAppend = beforeAppend
     }
 }

@@ -1,7 +1,7 @@
 import Crypto
 
 /// The kind of an audited event. Open-ended (a struct, not an enum) so that new events do not
-/// break clients; the events of DESIGN.md section 4 are predefined.
+/// break clients; the events Larder itself writes (docs/FORMAT.md section 7) are predefined.
 public struct AuditEvent: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral, CustomStringConvertible {
     public let rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
@@ -21,11 +21,10 @@ public struct AuditEvent: RawRepresentable, Hashable, Sendable, Codable, Express
     public static let ledgerTransferPending: AuditEvent = "LEDGER_TRANSFER_PENDING"
     public static let ledgerPendingPosted: AuditEvent = "LEDGER_PENDING_POSTED"
     public static let ledgerPendingVoided: AuditEvent = "LEDGER_PENDING_VOIDED"
-    public static let forensicAccess: AuditEvent = "FORENSIC_ACCESS"
-    public static let backupTaken: AuditEvent = "BACKUP_TAKEN"
     public static let schemaMigrated: AuditEvent = "SCHEMA_MIGRATED"
     public static let decisionsPurged: AuditEvent = "DECISIONS_PURGED"
     public static let policyChanged: AuditEvent = "POLICY_CHANGED"
+    public static let limitsRecorded: AuditEvent = "LIMITS_RECORDED"
 }
 
 /// A correlation reference: what a record is about (`order:4411`, `pack:P-9`, `incident:…`).
@@ -239,7 +238,7 @@ public struct AuditEntry: Sendable, Hashable {
     }
 }
 
-/// The hash chain of DESIGN.md section 3.
+/// The hash chain of docs/FORMAT.md section 4.
 public enum AuditChain {
     /// chainHash(0): 32 zero bytes.
     public static let genesis = [UInt8](repeating: 0, count: 32)

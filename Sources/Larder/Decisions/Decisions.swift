@@ -44,7 +44,7 @@ public struct DecisionRecord: Sendable, Hashable {
 
 /// Reads decisions in a snapshot.
 public struct DecisionLog {
-    let txn: ReadTransaction
+    let txn: TableReader
     let tables: StoreTables
 
     /// The decision stored under `id`, or nil.
@@ -95,10 +95,4 @@ private struct FingerprintEnvelope<Body: Encodable>: Encodable {
     let actor: ActorIdentity
     let operation: String
     let request: Body
-}
-
-/// The request of a decisions purge: part of its fingerprint.
-struct PurgeDecisionsRequest: FingerprintedRequest {
-    static let operationName = "decisions.purge"
-    let olderThanDays: Int
 }

@@ -1,3 +1,5 @@
+import LarderStorage
+
 /// A page of incidents, newest first.
 public struct IncidentPage: Sendable, Hashable {
     public let incidents: [Incident]
@@ -18,7 +20,7 @@ public struct IncidentDetail: Sendable, Hashable {
 
 /// Reads incidents in one snapshot. Reached as `view.incidents`.
 public struct IncidentReader {
-    let txn: ReadTransaction
+    let txn: TableReader
     let tables: StoreTables
 
     public static let incidentsPerPageMax = 500

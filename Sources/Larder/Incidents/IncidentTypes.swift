@@ -1,5 +1,5 @@
-/// A failure to record. A decisionID on the write makes a detector's retried report create one
-/// incident, not two.
+/// A failure to record. A decisionID on the write, or a caller-chosen `id`, makes a detector's
+/// retried report create one incident, not two (without either, every call records a new one).
 ///
 /// ```swift
 /// let report = IncidentReport(category: .delivery, severity: .p2, summary: "Route 4 van broke down",
@@ -9,7 +9,8 @@ public struct IncidentReport: Sendable, Hashable, Codable, FingerprintedRequest 
     public static let operationName = "incident.record"
 
     /// Optional caller-chosen id; by default the store names it `inc-<seq>` after the audit
-    /// record that reports it.
+    /// record that reports it. Reporting again under an existing id answers with that incident
+    /// when the report is identical (and writes nothing), and is CONFLICT when it differs.
     public var id: String?
     public var category: IncidentCategory
     public var severity: Severity
@@ -30,6 +31,10 @@ public struct IncidentReport: Sendable, Hashable, Codable, FingerprintedRequest 
     }
 
     public static let summaryBytesMax = 2_000
+    /// Refs a report may carry: every record about the incident carries them all, and a response's
+    /// records add up to three of their own (the incident, the transfer or billing transaction or
+    /// subject, the customer account).
+    public static let refsCountMax = AuditDraft.refsCountMax - 3
 }
 
 /// Recorded customer consent to a substitution.
@@ -81,9 +86,21 @@ public enum IncidentResponse: Sendable, Hashable, Codable {
     }
 }
 
+extension ResponseType {
+    /// Whether the response moves money or entitlements (a credit, a refund request, a cancelled
+    /// cycle): applying one twice would do it twice, so it needs a decisionID or a responseID.
+    public var movesMoney: Bool {
+        switch self {
+        case .credit, .refund, .cancellation: true
+        case .delay, .substitution: false
+        }
+    }
+}
+
 /// A response as applied: who, when, why, and what it produced.
 public struct AppliedResponse: Sendable, Hashable, Codable {
-    /// `<incident>.r<n>`.
+    /// `<incident>.<responseID>` when the caller chose a responseID, otherwise `<incident>.r<n>`
+    /// (n counts the incident's responses from 1).
     public let id: String
     public let response: IncidentResponse
     public let actor: ActorIdentity

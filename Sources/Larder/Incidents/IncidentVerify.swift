@@ -1,3 +1,5 @@
+import LarderStorage
+
 extension Verifier {
     /// Checks that every incident decodes and has exactly its index entries (its current state,
     /// category, severity, all), and that refunds and cancelled cycles point to incidents that

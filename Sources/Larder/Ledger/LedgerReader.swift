@@ -1,3 +1,5 @@
+import LarderStorage
+
 /// A page of an account's history.
 public struct AccountHistoryPage: Sendable, Hashable {
     public let entries: [AccountHistoryEntry]
@@ -12,7 +14,7 @@ public struct AccountHistoryPage: Sendable, Hashable {
 /// let balance = try store.read { view in try view.ledger.balance(of: "cust-17.credits") }
 /// ```
 public struct LedgerReader {
-    let txn: ReadTransaction
+    let txn: TableReader
     let tables: StoreTables
 
     public static let historyEntriesPerPageMax = 1_000

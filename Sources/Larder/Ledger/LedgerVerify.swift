@@ -1,3 +1,5 @@
+import LarderStorage
+
 extension Verifier {
     /// Recomputes every balance from the transfers alone and compares it with the kept balance;
     /// checks that debits equal credits per ledger, that every transfer's accounts exist on its

@@ -1,9 +1,12 @@
+import LarderStorage
+
 /// Ledger changes inside a write: create accounts, post transfers (single, pending, post, void,
 /// reversal) and linked batches. Reached as `txn.ledger`.
 ///
 /// Every transfer is checked completely (existence, ledgers, balance rules, overflow) before
 /// anything is written, so a refused transfer or batch leaves the transaction as it was, even
-/// if the caller catches the error and goes on.
+/// if the caller catches the error and goes on. A storage failure (map or disk full, an I/O
+/// error) is different: the whole write fails with it, whatever the caller does with it.
 public struct LedgerWriter {
     let transaction: StoreTransaction
 
@@ -155,7 +158,7 @@ public struct LedgerWriter {
 /// Checks transfers against the ledger as it is plus the transfers planned before them in the
 /// same batch, without writing anything.
 struct LedgerPlanner {
-    let txn: ReadTransaction
+    let txn: TableReader
     let tables: StoreTables
     let timeMicros: UnixMicros
     /// Transfers on this ledger tagged with a cancelled cycle are refused.
@@ -167,8 +170,10 @@ struct LedgerPlanner {
     private var planned: [String: TransferDraft] = [:]
     /// Targets resolved by earlier plans of this batch.
     private var resolved: [String: String] = [:]
+    /// Accounts the caller will create before applying the plans (with zero balances).
+    private var expected: [String: NewAccount] = [:]
 
-    init(txn: ReadTransaction, tables: StoreTables, timeMicros: UnixMicros, packsLedger: String) {
+    init(txn: TableReader, tables: StoreTables, timeMicros: UnixMicros, packsLedger: String) {
         self.txn = txn
         self.tables = tables
         self.timeMicros = timeMicros
@@ -231,6 +236,12 @@ struct LedgerPlanner {
             }
             return AuditDraft(event: event, refs: refs, payload: payload.text)
         }
+    }
+
+    /// Plans as if `spec` existed with a zero balance: the caller creates it before applying the
+    /// plans, so that a transfer from a new account is checked in full before anything is written.
+    mutating func expect(_ spec: NewAccount) {
+        expected[spec.id] = spec
     }
 
     mutating func plan(_ request: TransferRequest) throws(LarderError) -> Plan {
@@ -324,6 +335,10 @@ struct LedgerPlanner {
     // MARK: Lookups through the batch overlay
 
     private func account(_ id: String, role: String) throws(LarderError) -> Account {
+        if let spec = expected[id] {
+            return Account(id: spec.id, ledger: spec.ledger, code: spec.code, flags: spec.flags, refs: spec.refs,
+                           createdAtMicros: timeMicros, auditSeq: 0)
+        }
         guard let account = try reader.account(id: id) else {
             throw LarderError(.notFound, "The \(role) account \(id) does not exist.", failureClass: .dataInconsistency)
         }
@@ -332,6 +347,7 @@ struct LedgerPlanner {
 
     private func balance(_ id: String) throws(LarderError) -> Balance {
         if let balance = balances[id] { return balance }
+        if expected[id] != nil { return .zero }
         return try reader.balance(of: id)
     }
 

@@ -24,15 +24,46 @@ public struct LinkedTransfers: FingerprintedRequest, Hashable {
 
 extension Store {
     /// Creates an account in its own write (with `context.decisionID`, if any, as its decision).
+    ///
+    /// ```swift
+    /// try store.createAccount(NewAccount(id: "cust-17.packs", ledger: "packs", flags: .debitsMustNotExceedCredits),
+    ///                         context: am)
+    /// ```
+    ///
+    /// - throws: see ``LedgerWriter/createAccount(_:)``.
     @discardableResult
     public func createAccount(_ spec: NewAccount, context: WriteContext) throws -> WriteOutcome<LedgerOutcome<Account>> {
-        try write(context, request: spec) { txn in try txn.ledger.createAccount(spec) }
+        try run(.createAccount(spec), context: context)
+    }
+
+    /// The async form of `createAccount(_:context:)`: suspends instead of blocking; a task
+    /// cancelled before the write is queued gets `CancellationError` and nothing is written.
+    @discardableResult
+    public func createAccount(_ spec: NewAccount, context: WriteContext) async throws -> WriteOutcome<LedgerOutcome<Account>> {
+        try await run(.createAccount(spec), context: context)
     }
 
     /// Posts one transfer in its own write.
+    ///
+    /// ```swift
+    /// try store.post(.transfer(id: "buy-1", debit: "kitchen.packs", credit: "cust-17.packs", amount: 10), context: am)
+    /// ```
+    ///
+    /// - throws: see ``LedgerWriter/post(_:)``.
     @discardableResult
     public func post(_ transfer: TransferRequest, context: WriteContext) throws -> WriteOutcome<LedgerOutcome<Transfer>> {
-        try write(context, request: transfer) { txn in try txn.ledger.post(transfer) }
+        try run(.post(transfer), context: context)
+    }
+
+    /// The async form of `post(_:context:)`: suspends instead of blocking; a task
+    /// cancelled before the write is queued gets `CancellationError` and nothing is written.
+    ///
+    /// ```swift
+    /// try await store.post(.transfer(id: "buy-1", debit: "kitchen.packs", credit: "cust-17.packs", amount: 10), context: am)
+    /// ```
+    @discardableResult
+    public func post(_ transfer: TransferRequest, context: WriteContext) async throws -> WriteOutcome<LedgerOutcome<Transfer>> {
+        try await run(.post(transfer), context: context)
     }
 
     /// Posts transfers that all succeed or all fail, and reports each one: created, existed,
@@ -40,8 +71,40 @@ extension Store {
     ///
     /// Errors of the batch as a whole (bad context, storage) are thrown; a failing transfer is
     /// reported, and nothing of the batch is written.
+    ///
+    /// ```swift
+    /// let report = try store.postLinked([first, second], context: am).result
+    /// if !report.committed { /* report.items says which transfer failed and why */ }
+    /// ```
+    ///
+    /// - throws: VALIDATION_FAILED for a bad context; STORAGE_UNAVAILABLE or PERSISTENCE_ERROR
+    ///   when the storage fails.
     public func postLinked(_ transfers: [TransferRequest], context: WriteContext) throws -> WriteOutcome<LinkedBatchReport> {
-        try write(context, request: LinkedTransfers(transfers)) { txn in
+        try run(.postLinked(transfers), context: context)
+    }
+
+    /// The async form of `postLinked(_:context:)`: suspends instead of blocking; a task
+    /// cancelled before the write is queued gets `CancellationError` and nothing is written.
+    public func postLinked(_ transfers: [TransferRequest], context: WriteContext) async throws -> WriteOutcome<LinkedBatchReport> {
+        try await run(.postLinked(transfers), context: context)
+    }
+}
+
+extension StoreOperation where Request == NewAccount, Output == LedgerOutcome<Account> {
+    static func createAccount(_ spec: NewAccount) -> Self {
+        Self(request: spec) { txn in try txn.ledger.createAccount(spec) }
+    }
+}
+
+extension StoreOperation where Request == TransferRequest, Output == LedgerOutcome<Transfer> {
+    static func post(_ transfer: TransferRequest) -> Self {
+        Self(request: transfer) { txn in try txn.ledger.post(transfer) }
+    }
+}
+
+extension StoreOperation where Request == LinkedTransfers, Output == LinkedBatchReport {
+    static func postLinked(_ transfers: [TransferRequest]) -> Self {
+        Self(request: LinkedTransfers(transfers)) { txn in
             switch try txn.ledger.planLinked(transfers) {
             case .success(let plans):
                 let outcomes = try txn.ledger.apply(plans)

@@ -112,7 +112,7 @@ public struct FailurePolicy: Sendable, Hashable, Codable {
         self.packsLedger = packsLedger
     }
 
-    /// The policy of DESIGN.md section 4.
+    /// The policy POLICY.md describes (its defaults are listed there).
     public static let `default` = FailurePolicy(
         allowedResponses: [
             .accountManager: [.delay, .substitution, .credit],

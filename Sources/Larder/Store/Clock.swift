@@ -1,6 +1,6 @@
 public import Foundation
 
-/// Where Larder reads the time from. Inject a manual clock in tests (``LarderTesting`` has one)
+/// Where Larder reads the time from. Inject a manual clock in tests (the LarderTesting product has one)
 /// so that audit times, decision ages and incident deadlines are deterministic.
 public protocol LarderClock: Sendable {
     /// The current time. Larder stores it in microseconds since 1970 (UTC).

@@ -1,4 +1,8 @@
+public import CoreMetrics
 import Foundation
+package import LarderStorage
+public import Logging
+import Synchronization
 
 /// A Larder store: one LMDB environment holding the audit log, decisions, ledgers and incidents,
 /// and the one place where anything in it is written.
@@ -19,39 +23,81 @@ import Foundation
 /// One `write` is one LMDB write transaction: the domain change, its audit record(s) and its
 /// decision commit together, or nothing does. A write that changed anything but appended no
 /// audit record fails with AUDIT_FAILED.
+///
+/// Every call that writes has a blocking form and an `async` form that suspends instead of
+/// blocking a thread of Swift's cooperative pool (see <doc:ConcurrencyAndTransactions>).
 public final class Store: Sendable {
     /// How to open a store.
+    ///
+    /// ```swift
+    /// var options = Store.Options(limits: Limits(), durability: .durable)
+    /// options.logger = Logger(label: "kitchen.larder")   // the store logs nothing unless given a logger
+    /// let store = try Store.open(at: "/var/lib/kitchen/larder", options: options)
+    /// ```
     public struct Options: Sendable {
+        /// Map size, readers, value size, group commit and queue depth. Default ``Limits/init()``.
         public var limits: Limits
+        /// Default ``Durability/durable``.
         public var durability: Durability
-        /// Open read-only: queries and verify only; works while another process writes.
+        /// Open read-only: queries and verify only; works while another process writes. Default false.
         public var readOnly: Bool
-        /// Where audit times, decision ages and deadlines come from.
+        /// Where audit times, decision ages and deadlines come from. Default ``SystemClock``.
         public var clock: any LarderClock
+        /// When writes stop after repeated storage failures. Default ``BreakerPolicy/init(failuresToOpen:probeIntervalSeconds:)``.
         public var breaker: BreakerPolicy
         /// The failure policy the store enforces; recorded in the audit log when it changes.
+        /// Default ``FailurePolicy/default``.
         public var policy: FailurePolicy
-        /// Whether opening records `policy` when it differs from the one recorded last. Tools that
-        /// apply no responses (the admin server, backups) open with false, so that they never
-        /// replace the embedding application's policy with their own default.
+        /// Whether opening records `policy` when it differs from the one recorded last. A process
+        /// that enforces no policy of its own — it applies no responses, and only reads the store
+        /// or appends records of its own — opens with false, so that it never replaces the policy
+        /// of the application that does with its default. Default true.
         public var recordsPolicy = true
-        /// Whether a writable open creates a missing store. Tools that expect an existing store
-        /// open with false and get NOT_FOUND for a mistyped path.
+        /// Whether a writable open creates a missing store. A process that expects an existing
+        /// store opens with false and gets NOT_FOUND for a mistyped path. Default true.
         public var createIfMissing = true
+        /// Whether a writable open records `limits.mapSizeBytesMax` and `limits.readersMax` in the
+        /// store (`LIMITS_RECORDED`, only when they differ from the recorded ones), so that every
+        /// other process reports map use against the limits of the application that writes the
+        /// store. A process that does not govern the store's size opens with false. Default true.
+        public var recordsLimits = true
+        /// Where the store logs what changes what it can do: open and close, schema creation,
+        /// a policy or limits recorded, the write breaker opening and closing, a write that
+        /// failed in the storage, LMDB's fatal error, a full write queue, writes refused after
+        /// close. Never one line per successful write. Default: a logger that discards
+        /// everything, so that a library never prints uninvited.
+        ///
+        /// Lines carry `larder.store` (the path), and `larder.request_id` and
+        /// `larder.decision_id` when they concern one write.
+        public var logger: Logger
+        /// Where the store's counters and timers go (``StoreMetricNames``). Default
+        /// `MetricsSystem.factory` as it is when the options are made: swift-metrics' no-op
+        /// factory unless the application bootstrapped one.
+        public var metricsFactory: any MetricsFactory
         /// Test-only: a fault injected into every audit append.
-        @_spi(Testing) public var auditFaultInjection: AuditFaultInjection?
+        package var auditFaultInjection: AuditFaultInjection?
+        /// Test-only: LMDB calls to fail on purpose.
+        package var lmdbFaults: LMDBFaults?
 
         public init(limits: Limits = Limits(), durability: Durability = .durable, readOnly: Bool = false,
                     clock: any LarderClock = SystemClock(), breaker: BreakerPolicy = BreakerPolicy(),
-                    policy: FailurePolicy = .default) {
+                    policy: FailurePolicy = .default, logger: Logger = Store.silentLogger,
+                    metricsFactory: any MetricsFactory = MetricsSystem.factory) {
             self.policy = policy
             self.limits = limits
             self.durability = durability
             self.readOnly = readOnly
             self.clock = clock
             self.breaker = breaker
+            self.logger = logger
+            self.metricsFactory = metricsFactory
             self.auditFaultInjection = nil
         }
+    }
+
+    /// A logger that discards everything: the default of ``Options/logger``.
+    public static var silentLogger: Logger {
+        Logger(label: "larder", factory: { _ in SwiftLogNoOpLogHandler() })
     }
 
     /// The schema version this build writes and reads. Opening a newer store is refused.
@@ -63,40 +109,87 @@ public final class Store: Sendable {
     let environment: Environment
     let tables: StoreTables
     public let options: Options
-    let counters = StoreMetrics()
+    let counters: StoreMetrics
+    let log: StoreLog
+    /// The limits recorded in the store, as last read (nil: none recorded).
+    private let recordedLimits = Mutex<RecordedLimits?>(nil)
+    /// Set by the first ``close()``: later calls change nothing and log nothing.
+    private let closed = Atomic<Bool>(false)
 
-    private init(environment: Environment, tables: StoreTables, options: Options) {
+    private init(environment: Environment, tables: StoreTables, options: Options, counters: StoreMetrics, log: StoreLog) {
         self.environment = environment
         self.tables = tables
         self.options = options
+        self.counters = counters
+        self.log = log
     }
 
     /// Opens the store in directory `path`, creating it (with its schema, in one audited
     /// transaction) when it does not exist and the store is writable.
     ///
+    /// A store whose creation fails (a full disk, an I/O error) is removed again: a failed open
+    /// leaves no half-created store behind.
+    ///
+    /// ```swift
+    /// let store = try Store.open(at: "/var/lib/kitchen/larder")
+    /// defer { store.close() }
+    /// ```
+    ///
     /// - throws: VALIDATION_FAILED for bad options or a path already open in this process;
-    ///   NOT_FOUND for a read-only open of a missing store; PERSISTENCE_ERROR for a store with a
+    ///   NOT_FOUND for a read-only open of a missing store; STORAGE_UNAVAILABLE (retryable) when
+    ///   the disk is too full to create or open the store; PERSISTENCE_ERROR for a store with a
     ///   newer schema or a file LMDB cannot open.
     public static func open(at path: String, options: Options = Options()) throws(LarderError) -> Store {
         try options.policy.validate()
-        let environment = try Environment.open(
-            at: path,
-            options: .init(limits: options.limits, durability: options.durability, readOnly: options.readOnly,
-                           breaker: options.breaker, createIfMissing: options.createIfMissing),
-            tables: tableNames)
+        let log = StoreLog(logger: options.logger, path: path)
+        let counters = StoreMetrics(factory: options.metricsFactory)
+        var environmentOptions = Environment.Options(limits: options.limits.storageLimits,
+                                                     durability: options.durability.storageDurability,
+                                                     readOnly: options.readOnly, breaker: options.breaker.storagePolicy,
+                                                     createIfMissing: options.createIfMissing)
+        environmentOptions.faults = options.lmdbFaults
+        environmentOptions.observer = { event in
+            counters.record(event)
+            log.record(event)
+        }
+        let environment: Environment
         do {
-            let tables = try StoreTables(environment)
-            let store = Store(environment: environment, tables: tables, options: options)
+            environment = try Environment.open(at: path, options: environmentOptions, tables: tableNames)
+        } catch {
+            let failure = LarderError(error)
+            log.openFailed(failure)
+            throw failure
+        }
+        var schemaFound = false
+        do throws(LarderError) {
+            let tables: StoreTables
+            do { tables = try StoreTables(environment) } catch { throw LarderError(error) }
+            let store = Store(environment: environment, tables: tables, options: options, counters: counters, log: log)
+            schemaFound = try store.readMetaVersion() != nil
             try store.prepareSchema()
+            log.opened(store.info(), options: options)
             return store
         } catch {
-            environment.close()
+            // A store this open created but could not finish is not left behind half-made.
+            if environment.createdStore && !schemaFound {
+                environment.closeRemovingCreatedFiles()
+            } else {
+                environment.close()
+            }
+            log.openFailed(error)
             throw error
         }
     }
 
     /// Finishes queued writes and closes the store. Idempotent.
-    public func close() { environment.close() }
+    ///
+    /// After LMDB reported a fatal error (``EnvironmentInfo/restartRequired``), close the store
+    /// and open it again: nothing that committed is lost.
+    public func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        environment.close()
+        log.closed()
+    }
 
     /// The directory of the store.
     public var path: String { environment.path }
@@ -108,214 +201,20 @@ public final class Store: Sendable {
     /// ```swift
     /// let head = try store.read { view in try view.audit.head() }
     /// ```
+    ///
+    /// - throws: whatever `body` throws; STORAGE_UNAVAILABLE when every reader slot is taken or
+    ///   the store is closed; PERSISTENCE_ERROR ("restart required") after LMDB's fatal error.
     public func read<R>(_ body: (StoreView) throws -> R) throws -> R {
-        try environment.read { txn in try body(StoreView(txn: txn, tables: tables)) }
+        try readTables { txn in try body(StoreView(txn: txn, tables: tables)) }
     }
 
-    // MARK: Writing
-
-    /// Runs `body` in one write transaction and returns once it is durable. `body` must append an
-    /// audit record if it changes anything. Blocks the calling thread; from async code use the
-    /// async overload.
-    ///
-    /// A context with a decisionID needs the request to fingerprint: use
-    /// ``write(_:request:_:)-(_,_,(StoreTransaction)->R)``.
-    ///
-    /// - throws: VALIDATION_FAILED for a bad context; AUDIT_FAILED when the change has no audit
-    ///   record or it cannot be written; STORAGE_UNAVAILABLE when the disk or map is full or the
-    ///   write breaker is open; whatever `body` throws. Nothing is written in every case.
-    @discardableResult
-    public func write<R>(_ context: WriteContext, _ body: (StoreTransaction) throws -> R) throws -> WriteOutcome<R> {
-        let started = ContinuousClock.now
+    /// Runs `body` over the tables of one read snapshot, in the contract's errors.
+    func readTables<R>(_ body: (TableReader) throws -> R) throws -> R {
         do {
-            try validateUnfingerprinted(context)
-            let inner = try environment.write { txn in
-                try self.transact(txn, context: context, decision: nil, encode: nil, body)
-            }
-            return try finish(inner, started: started) { _ in
-                preconditionFailure("a write without a decision cannot replay")
-            }
+            return try environment.read { txn in try body(TableReader(txn)) }
         } catch {
-            throw failed(error, context: context)
+            throw LarderError.contract(error)
         }
-    }
-
-    /// Runs `body` as the decision `context.decisionID` about `request`.
-    ///
-    /// The first time, `body` runs and its result is stored with the decision in the same
-    /// transaction. Later calls with the same decisionID and an identical request return that
-    /// result (``WriteOutcome/Kind/replayed``) and write nothing, not even an audit record. The
-    /// same decisionID with a different request is CONFLICT and writes nothing. Without a
-    /// decisionID this is a plain write.
-    @discardableResult
-    public func write<Q: FingerprintedRequest, R: Codable>(
-        _ context: WriteContext, request: Q, _ body: (StoreTransaction) throws -> R
-    ) throws -> WriteOutcome<R> {
-        guard context.decisionID != nil else { return try write(context, body) }
-        let started = ContinuousClock.now
-        do {
-            let (decision, replayed) = try decide(context, request: request, as: R.self)
-            if let replayed { return replayed }
-            let inner = try environment.write { txn in
-                try self.transact(txn, context: context, decision: decision, encode: { result throws(LarderError) in try CanonicalJSON.encode(result) }, body)
-            }
-            return try finish(inner, started: started) { stored in try self.replay(stored, decision: decision, as: R.self) }
-        } catch {
-            throw failed(error, context: context)
-        }
-    }
-
-    /// The async form of ``write(_:_:)``: suspends without blocking a cooperative thread while
-    /// the writer and the disk work.
-    @discardableResult
-    public func write<R: Sendable>(
-        _ context: WriteContext, _ body: @escaping @Sendable (StoreTransaction) throws -> R
-    ) async throws -> WriteOutcome<R> {
-        let started = ContinuousClock.now
-        do {
-            try validateUnfingerprinted(context)
-            let inner = try await environment.write { txn in
-                try self.transact(txn, context: context, decision: nil, encode: nil, body)
-            }
-            return try finish(inner, started: started) { _ in
-                preconditionFailure("a write without a decision cannot replay")
-            }
-        } catch {
-            throw failed(error, context: context)
-        }
-    }
-
-    /// The async form of ``write(_:request:_:)-(_,_,(StoreTransaction)->R)``.
-    @discardableResult
-    public func write<Q: FingerprintedRequest, R: Codable & Sendable>(
-        _ context: WriteContext, request: Q, _ body: @escaping @Sendable (StoreTransaction) throws -> R
-    ) async throws -> WriteOutcome<R> {
-        guard context.decisionID != nil else { return try await write(context, body) }
-        let started = ContinuousClock.now
-        do {
-            let (decision, replayed) = try decide(context, request: request, as: R.self)
-            if let replayed { return replayed }
-            let inner = try await environment.write { txn in
-                try self.transact(txn, context: context, decision: decision, encode: { result throws(LarderError) in try CanonicalJSON.encode(result) }, body)
-            }
-            return try finish(inner, started: started) { stored in try self.replay(stored, decision: decision, as: R.self) }
-        } catch {
-            throw failed(error, context: context)
-        }
-    }
-
-    // MARK: The transaction boundary
-
-    /// A decision to record with a write.
-    struct DecisionPlan: Sendable {
-        let id: String
-        let operation: String
-        let fingerprint: [UInt8]
-    }
-
-    /// What one transaction produced, before it is turned into a ``WriteOutcome``.
-    enum Inner<R> {
-        case committed(R, auditSeq: UInt64?, storedResult: [UInt8]?)
-        /// The decision existed already when the transaction looked: nothing was run or written.
-        case existing(DecisionRecord)
-    }
-
-    /// The decision of a write, and its replay when the decision was made before (checked in a
-    /// read snapshot first, so that a replay never waits for the writer; the write transaction
-    /// checks again).
-    private func decide<Q: FingerprintedRequest, R: Decodable>(
-        _ context: WriteContext, request: Q, as: R.Type
-    ) throws -> (DecisionPlan, WriteOutcome<R>?) {
-        let decision = try plan(context, request: request)
-        guard let stored = try read({ view in try view.decisions.decision(id: decision.id) }) else { return (decision, nil) }
-        return (decision, try replay(stored, decision: decision, as: R.self))
-    }
-
-    private func plan<Q: FingerprintedRequest>(_ context: WriteContext, request: Q) throws(LarderError) -> DecisionPlan {
-        try context.validate()
-        guard let id = context.decisionID else { preconditionFailure("plan without a decisionID") }
-        return DecisionPlan(id: id, operation: Q.operationName,
-                            fingerprint: try CanonicalJSON.fingerprint(actor: context.actor, request: request))
-    }
-
-    private func validateUnfingerprinted(_ context: WriteContext) throws(LarderError) {
-        try context.validate()
-        guard context.decisionID == nil else {
-            throw LarderError(.validationFailed,
-                              "decisionID \(JSONWriter.quoted(context.decisionID!)) needs the request to fingerprint; use write(_:request:_:).",
-                              requestID: context.requestID)
-        }
-    }
-
-    /// The body of every write: decision check, the caller's change, the fail-closed audit rule,
-    /// the decision record. Runs on the writer thread inside one LMDB transaction.
-    func transact<R>(
-        _ txn: WriteTransaction, context: WriteContext, decision: DecisionPlan?,
-        encode: ((R) throws(LarderError) -> [UInt8])?, _ body: (StoreTransaction) throws -> R
-    ) throws -> Inner<R> {
-        do {
-            if let decision, let bytes = try txn.get(tables.decisions, decision.id) {
-                return .existing(try DecisionRecord.decode(id: decision.id, bytes))
-            }
-            let time = options.clock.now().unixMicros
-            let storeTransaction = StoreTransaction(context: context, timeMicros: time, txn: txn, tables: tables,
-                                                    fault: options.auditFaultInjection, policy: options.policy)
-            let result = try body(storeTransaction)
-            guard !storeTransaction.mutated || !storeTransaction.appended.isEmpty else {
-                throw LarderError(.auditFailed,
-                                  "The write changed the store but appended no audit record; nothing was written.",
-                                  failurePoint: .auditWrite)
-            }
-            var stored: [UInt8]?
-            if let decision, let encode {
-                let bytes = try encode(result)
-                if storeTransaction.mutated {
-                    let record = DecisionRecord(decisionID: decision.id, operation: decision.operation,
-                                                fingerprint: decision.fingerprint, timeMicros: time,
-                                                auditSeq: storeTransaction.lastAuditSeq ?? 0, result: bytes)
-                    guard try txn.put(tables.decisions, decision.id, record.encoded(), mode: .insertNew) else {
-                        preconditionFailure("decision \(decision.id) appeared inside its own transaction")
-                    }
-                    try txn.put(tables.decisionsByTime, KeyPair(time, decision.id), Empty())
-                }
-                stored = bytes
-            }
-            return .committed(result, auditSeq: storeTransaction.lastAuditSeq, storedResult: stored)
-        } catch let error as LarderError {
-            throw error.rolledBack()
-        }
-    }
-
-    private func finish<R>(
-        _ inner: Inner<R>, started: ContinuousClock.Instant, replay: (DecisionRecord) throws -> WriteOutcome<R>
-    ) throws -> WriteOutcome<R> {
-        switch inner {
-        case .committed(let result, let seq, let stored):
-            counters.committed(after: ContinuousClock.now - started)
-            return WriteOutcome(kind: .committed, result: result, auditSeq: seq, storedResult: stored)
-        case .existing(let record):
-            return try replay(record)
-        }
-    }
-
-    private func replay<R: Decodable>(_ stored: DecisionRecord, decision: DecisionPlan, as: R.Type) throws -> WriteOutcome<R> {
-        guard stored.fingerprint == decision.fingerprint else {
-            let what = stored.operation == decision.operation
-                ? "a different \(decision.operation) request"
-                : "a \(decision.operation) request, but it was first used for \(stored.operation)"
-            throw LarderError(.conflict,
-                              "decisionID \(JSONWriter.quoted(decision.id)) was already used for \(what); nothing was written.",
-                              failureClass: .validation, retryable: false)
-        }
-        counters.replayed()
-        return WriteOutcome(kind: .replayed, result: try CanonicalJSON.decode(R.self, from: stored.result),
-                            auditSeq: stored.auditSeq == 0 ? nil : stored.auditSeq, storedResult: stored.result)
-    }
-
-    private func failed(_ error: any Error, context: WriteContext) -> any Error {
-        counters.failed(error)
-        guard let larderError = error as? LarderError else { return error }
-        return larderError.withRequestID(context.requestID)
     }
 
     // MARK: Schema
@@ -336,26 +235,60 @@ public final class Store: Sendable {
             break
         }
         if !options.readOnly && options.recordsPolicy { try recordPolicy() }
+        if !options.readOnly && options.recordsLimits { try recordLimits() }
+        refreshRecordedLimits()
     }
 
-    /// Records the policy in force (`POLICY_CHANGED`, with the whole policy as payload) when it
-    /// differs from the one recorded last.
-    private func recordPolicy() throws(LarderError) {
-        let policyJSON = try options.policy.canonicalJSON()
-        let digest = AuditChain.sha256(policyJSON)
-        let now = options.clock.now().unixMicros
+    /// Runs one of the store's own writes at open (schema, policy, limits) in the contract's errors.
+    private func internalWrite<R>(_ context: WriteContext, _ body: (StoreTransaction) throws -> R) throws(LarderError) -> WriteOutcome<R> {
         do {
-            try write(WriteContext(actor: .larder, requestID: "larder.policy.\(now)")) { txn in
-                let recorded = try txn.txn.get(tables.meta, MetaKey.policySHA256)
-                guard recorded != digest else { return }
-                try txn.txn.put(tables.meta, MetaKey.policySHA256, digest)
-                var payload = JSONWriter()
-                payload.object { o in
-                    o.field("policy_sha256", digest.hexString)
-                    o.field("previous_sha256", recorded?.hexString)
-                    o.rawField("policy", json: String(decoding: policyJSON, as: UTF8.self))
+            return try write(context, body)
+        } catch let error as LarderError {
+            throw error
+        } catch {
+            preconditionFailure("unexpected error \(error)")
+        }
+    }
+
+    /// Records the limits this process opened with (`LIMITS_RECORDED`) when they differ from the
+    /// ones recorded last; an absent record stands for ``RecordedLimits/implied``.
+    private func recordLimits() throws(LarderError) {
+        let mine = RecordedLimits(mapSizeBytesMax: options.limits.mapSizeBytesMax, readersMax: options.limits.readersMax)
+        // Most opens change nothing: check in a snapshot first, so they cost no commit.
+        let current = try readRecordedLimits()
+        guard (current ?? .implied) != mine else { return }
+        let now = options.clock.now().unixMicros
+        let context = WriteContext(actor: .larder, requestID: "larder.limits.\(now)")
+        let outcome = try internalWrite(context) { txn -> RecordedLimits?? in
+            let recorded = try txn.txn.get(tables.meta, MetaKey.limits).map { bytes throws(LarderError) in
+                try RecordedLimits.decode(bytes)
+            }
+            guard (recorded ?? .implied) != mine else { return nil }
+            try txn.txn.put(tables.meta, MetaKey.limits, mine.encoded())
+            var payload = JSONWriter()
+            payload.object { o in
+                o.field("map_size_bytes_max", mine.mapSizeBytesMax)
+                o.field("readers_max", mine.readersMax)
+                if let recorded {
+                    o.object("previous") { p in
+                        p.field("map_size_bytes_max", recorded.mapSizeBytesMax)
+                        p.field("readers_max", recorded.readersMax)
+                    }
+                } else {
+                    o.rawField("previous", json: "null")
                 }
-                try txn.appendAudit(AuditDraft(event: .policyChanged, payload: payload.text))
+            }
+            try txn.appendAudit(AuditDraft(event: .limitsRecorded, payload: payload.text))
+            return .some(recorded)
+        }
+        if let previous = outcome.result { log.limitsRecorded(mine, previous: previous, context: context, seq: outcome.auditSeq) }
+    }
+
+    private func readRecordedLimits() throws(LarderError) -> RecordedLimits? {
+        do {
+            return try readTables { txn -> RecordedLimits? in
+                guard let bytes = try txn.get(tables.meta, MetaKey.limits) else { return nil }
+                return try RecordedLimits.decode(bytes)
             }
         } catch let error as LarderError {
             throw error
@@ -364,9 +297,46 @@ public final class Store: Sendable {
         }
     }
 
-    private func readMetaVersion() throws(LarderError) -> UInt32? {
+    /// Rereads the recorded limits (another process may have recorded new ones). Keeps the last
+    /// known ones when the store cannot be read now, or when called inside a transaction.
+    private func refreshRecordedLimits() {
+        guard environment.canBeginTransactionHere else { return }
         do {
-            return try environment.read { txn -> UInt32? in
+            let limits = try readRecordedLimits()
+            recordedLimits.withLock { $0 = limits }
+        } catch {
+            // Unreadable now (readers full, closed): the last known limits stand.
+        }
+    }
+
+    /// Records the policy in force (`POLICY_CHANGED`, with the whole policy as payload) when it
+    /// differs from the one recorded last.
+    private func recordPolicy() throws(LarderError) {
+        let policyJSON = try options.policy.canonicalJSON()
+        let digest = AuditChain.sha256(policyJSON)
+        let now = options.clock.now().unixMicros
+        let context = WriteContext(actor: .larder, requestID: "larder.policy.\(now)")
+        let outcome = try internalWrite(context) { txn -> [UInt8]?? in
+            let recorded = try txn.txn.get(tables.meta, MetaKey.policySHA256)
+            guard recorded != digest else { return nil }
+            try txn.txn.put(tables.meta, MetaKey.policySHA256, digest)
+            var payload = JSONWriter()
+            payload.object { o in
+                o.field("policy_sha256", digest.hexString)
+                o.field("previous_sha256", recorded?.hexString)
+                o.rawField("policy", json: String(decoding: policyJSON, as: UTF8.self))
+            }
+            try txn.appendAudit(AuditDraft(event: .policyChanged, payload: payload.text))
+            return .some(recorded)
+        }
+        if let previous = outcome.result {
+            log.policyRecorded(sha256: digest.hexString, previous: previous?.hexString, context: context, seq: outcome.auditSeq)
+        }
+    }
+
+    fileprivate func readMetaVersion() throws(LarderError) -> UInt32? {
+        do {
+            return try readTables { txn -> UInt32? in
                 guard let bytes = try txn.get(tables.meta, MetaKey.schemaVersion) else { return nil }
                 var reader = ByteReader(bytes)
                 return try reader.read(UInt32.self)
@@ -381,60 +351,83 @@ public final class Store: Sendable {
     private func createSchema() throws(LarderError) {
         let now = options.clock.now().unixMicros
         let context = WriteContext(actor: .larder, requestID: "larder.open.\(now)")
-        do {
-            try write(context) { txn in
-                // Another process may have created the schema since we looked.
-                guard try txn.txn.get(tables.meta, MetaKey.schemaVersion) == nil else { return }
-                var version = ByteWriter()
-                version.write(Self.schemaVersion)
-                try txn.txn.put(tables.meta, MetaKey.schemaVersion, version.bytes)
-                try txn.txn.put(tables.meta, MetaKey.formatVersion, [AuditRecord.formatVersion])
-                var created = ByteWriter()
-                created.write(txn.timeMicros)
-                try txn.txn.put(tables.meta, MetaKey.createdAt, created.bytes)
-                var payload = JSONWriter()
-                payload.object { o in
-                    o.field("from_schema", 0)
-                    o.field("to_schema", Self.schemaVersion)
-                    o.field("audit_format", AuditRecord.formatVersion)
-                }
-                try txn.appendAudit(AuditDraft(event: .schemaMigrated, payload: payload.text))
+        let outcome = try internalWrite(context) { txn -> Bool in
+            // Another process may have created the schema since we looked.
+            guard try txn.txn.get(tables.meta, MetaKey.schemaVersion) == nil else { return false }
+            var version = ByteWriter()
+            version.write(Self.schemaVersion)
+            try txn.txn.put(tables.meta, MetaKey.schemaVersion, version.bytes)
+            try txn.txn.put(tables.meta, MetaKey.formatVersion, [AuditRecord.formatVersion])
+            var created = ByteWriter()
+            created.write(txn.timeMicros)
+            try txn.txn.put(tables.meta, MetaKey.createdAt, created.bytes)
+            var payload = JSONWriter()
+            payload.object { o in
+                o.field("from_schema", 0)
+                o.field("to_schema", Self.schemaVersion)
+                o.field("audit_format", AuditRecord.formatVersion)
             }
-        } catch let error as LarderError {
-            throw error
-        } catch {
-            preconditionFailure("unexpected error \(error)")
+            try txn.appendAudit(AuditDraft(event: .schemaMigrated, payload: payload.text))
+            return true
         }
+        if outcome.result { log.schemaCreated(version: Self.schemaVersion, context: context, seq: outcome.auditSeq) }
     }
 
     // MARK: State
 
     /// Counters since open: writes, replays, errors by code, latency, writer statistics.
+    ///
+    /// The same figures go to ``Options/metricsFactory`` as they happen.
     public var metrics: StoreMetricsSnapshot {
-        var snapshot = counters.snapshot
-        snapshot.writer = environment.writerStatistics
-        return snapshot
+        counters.snapshot(writer: environment.writerStatistics)
     }
 
-    /// Map size and use, readers, breaker state.
-    public func info() -> EnvironmentInfo { environment.info() }
+    /// Map size and use, readers, breaker state. Safe at any time, also after ``close()``.
+    ///
+    /// `mapSizeBytesMax` (and so `mapUseFraction`) is the maximum recorded in the store by the
+    /// application that writes it (``Options/recordsLimits``), whatever this process opened with;
+    /// this process's own maximum when none is recorded.
+    ///
+    /// ```swift
+    /// let info = store.info()
+    /// print(info.mapUsedBytes, info.mapSizeBytesMax, info.readersUsed, info.breaker)
+    /// ```
+    public func info() -> EnvironmentInfo {
+        let info = environment.info()
+        guard info.isOpen else { return EnvironmentInfo(info, durability: options.durability, recordedMapSizeBytesMax: nil) }
+        refreshRecordedLimits()
+        let recorded = recordedLimits.withLock { $0 }
+        return EnvironmentInfo(info, durability: options.durability, recordedMapSizeBytesMax: recorded?.mapSizeBytesMax)
+    }
+
+    /// The limits recorded in the store by its writer, or nil when none are recorded (then the
+    /// writer used ``RecordedLimits/implied``, or a Larder that did not record limits).
+    ///
+    /// - throws: STORAGE_UNAVAILABLE when the store is closed or no reader slot is free.
+    public func recordedStoreLimits() throws -> RecordedLimits? { try readRecordedLimits() }
 
     /// Entry counts and pages of every table, in one snapshot.
+    ///
+    /// - throws: STORAGE_UNAVAILABLE when the store is closed or no reader slot is free.
     public func tableStatistics() throws -> [TableStatistics] {
-        try environment.read { txn in try txn.allStatistics() }
+        try readTables { txn in try txn.allStatistics() }
     }
-}
-
-extension Store.Inner: Sendable where R: Sendable {}
-
-extension Store {
-    /// Test-only: the environment under the store, for raw corruption in tests.
-    @_spi(Testing)
-    public var environmentForTesting: Environment { environment }
 
     /// A compacting copy of the store into `destination` (an empty or missing directory), taken
     /// while writers run.
+    ///
+    /// ```swift
+    /// try store.copy(to: "/var/backups/larder-2026-11-23")
+    /// ```
+    ///
+    /// - throws: VALIDATION_FAILED for a destination that holds a store; STORAGE_UNAVAILABLE when
+    ///   its disk is full or the store is closed; PERSISTENCE_ERROR when LMDB fails to copy.
     public func copy(to destination: String, compact: Bool = true) throws(LarderError) {
-        try environment.copy(to: destination, compact: compact)
+        do { try environment.copy(to: destination, compact: compact) } catch { throw LarderError(error) }
     }
+}
+
+extension Store {
+    /// Test-only: the environment under the store, for raw corruption in tests.
+    package var environmentForTesting: Environment { environment }
 }

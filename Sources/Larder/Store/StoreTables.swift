@@ -1,3 +1,5 @@
+import LarderStorage
+
 /// Every named table of a Larder store, with its key and value types. docs/FORMAT.md describes
 /// each one byte for byte; `mdb_stat -a` lists them.
 struct StoreTables: Sendable {
@@ -58,7 +60,7 @@ struct StoreTables: Sendable {
     let incidentRefunds: Table<String, [UInt8]>
     let cancelledCycles: Table<String, [UInt8]>
 
-    init(_ environment: Environment) throws(LarderError) {
+    init(_ environment: Environment) throws(StorageError) {
         audit = try environment.table(Self.auditName)
         auditByRequest = try environment.table(Self.auditByRequestName)
         auditByRef = try environment.table(Self.auditByRefName)
@@ -85,4 +87,45 @@ enum MetaKey {
     static let createdAt = "created_at"
     static let chainHead = "chain_head"
     static let policySHA256 = "policy_sha256"
+    static let limits = "limits"
+}
+
+/// The limits that govern a store for every process that opens it: recorded in `meta.limits` by
+/// the application that writes the store, used by every process to report map use.
+public struct RecordedLimits: Sendable, Hashable {
+    /// The map maximum the writer opened with (`Limits.mapSizeBytesMax`).
+    public let mapSizeBytesMax: Int
+    /// The reader slots the writer opened with (`Limits.readersMax`).
+    public let readersMax: Int
+
+    public init(mapSizeBytesMax: Int, readersMax: Int) {
+        self.mapSizeBytesMax = mapSizeBytesMax
+        self.readersMax = readersMax
+    }
+
+    /// What a store without `meta.limits` stands for: the default limits (8 GiB, 126 readers).
+    /// Fixed by the format, whatever later defaults of `Limits` are.
+    public static let implied = RecordedLimits(mapSizeBytesMax: 8 << 30, readersMax: 126)
+
+    static let formatVersion: UInt8 = 1
+
+    /// `u8 version (1) ‖ u64 mapSizeBytesMax ‖ u32 readersMax` (docs/FORMAT.md section 5.2).
+    func encoded() -> [UInt8] {
+        var writer = ByteWriter(capacity: 13)
+        writer.write(Self.formatVersion)
+        writer.write(UInt64(mapSizeBytesMax))
+        writer.write(UInt32(readersMax))
+        return writer.bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) throws(LarderError) -> RecordedLimits {
+        var reader = ByteReader(bytes)
+        let version = try reader.readUInt8()
+        guard version == formatVersion else { throw ByteReader.malformed("limits format version \(version)") }
+        let map = try reader.read(UInt64.self)
+        let readers = try reader.read(UInt32.self)
+        try reader.expectEnd()
+        guard map <= UInt64(Int.max) else { throw ByteReader.malformed("limits map size \(map)") }
+        return RecordedLimits(mapSizeBytesMax: Int(map), readersMax: Int(readers))
+    }
 }

@@ -1,9 +1,9 @@
-@_spi(Testing) import LarderStorage
+import LarderStorage
 
 /// A read-only view of the whole store at one moment. Handed to ``Store/read(_:)``; invalid
 /// once the closure returns.
 public struct StoreView {
-    let txn: ReadTransaction
+    let txn: TableReader
     let tables: StoreTables
 
     /// The audit log.
@@ -26,7 +26,7 @@ public final class StoreTransaction {
     public let context: WriteContext
     /// The time of this write (one value for every record it appends).
     public let timeMicros: UnixMicros
-    let txn: WriteTransaction
+    let txn: TableWriter
     let tables: StoreTables
     private let fault: AuditFaultInjection?
     /// The failure policy in force.
@@ -35,8 +35,11 @@ public final class StoreTransaction {
     public private(set) var appended: [AuditEntry] = []
     /// Read from the log at the first append of this transaction, then advanced by each append.
     private var head: ChainHead?
+    /// Set when a domain store failed after it had begun writing: the write cannot commit, even
+    /// if the closure caught the error and went on.
+    private(set) var brokenBy: LarderError?
 
-    init(context: WriteContext, timeMicros: UnixMicros, txn: WriteTransaction, tables: StoreTables,
+    init(context: WriteContext, timeMicros: UnixMicros, txn: TableWriter, tables: StoreTables,
          fault: AuditFaultInjection?, policy: FailurePolicy) {
         self.policy = policy
         self.context = context
@@ -81,12 +84,18 @@ public final class StoreTransaction {
 
     /// Whether this write changed any table.
     var mutated: Bool { txn.mutationCount > 0 }
+
+    /// Marks the transaction as unable to commit and returns `error`, for a domain store whose
+    /// change failed half-way (after it had decided everything, only storage can fail there).
+    func broken(by error: LarderError) -> LarderError {
+        if brokenBy == nil { brokenBy = error }
+        return error
+    }
 }
 
 extension StoreTransaction {
     /// Test-only: a raw change to a named table, standing in for a domain store's write.
-    @_spi(Testing)
-    public func rawPutForTesting(table: String, key: [UInt8], value: [UInt8]) throws(LarderError) {
+    package func rawPutForTesting(table: String, key: [UInt8], value: [UInt8]) throws(LarderError) {
         try txn.rawPut(tableNamed: table, key: key, value: value)
     }
 }

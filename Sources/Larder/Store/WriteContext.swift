@@ -1,6 +1,6 @@
 import Foundation
 
-/// The roles of the failure policy (DESIGN.md section 4).
+/// The roles of the failure policy (Policy/POLICY.md, docs/ARCHITECTURE.md section 6).
 public enum Role: String, Sendable, Hashable, Codable, CaseIterable {
     case accountManager
     case admin
@@ -19,7 +19,7 @@ public struct ActorIdentity: Sendable, Hashable, Codable, CustomStringConvertibl
         self.role = role
     }
 
-    /// Larder itself (schema migrations, the admin server's forensic records).
+    /// Larder itself (schema creation, the policy and limits it records at open).
     public static let larder = ActorIdentity(id: "larder", role: .system)
 
     public var description: String { "\(id) (\(role.rawValue))" }
@@ -106,7 +106,8 @@ public struct WriteOutcome<Result> {
     public let kind: Kind
     public let result: Result
     /// The sequence number of the last audit record the write appended (for a replay: of the
-    /// original write). Nil when the write changed nothing.
+    /// original write; for an incident retry recognised by its report id, transition, responseID
+    /// or refund outcome, the record of that change). Nil when the write changed nothing.
     public let auditSeq: UInt64?
     /// For writes with a decisionID: the canonical bytes of the result as stored with the
     /// decision. A replay returns exactly these bytes.

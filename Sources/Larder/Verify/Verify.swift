@@ -1,3 +1,5 @@
+import LarderStorage
+
 /// What ``Store/verify(progress:)`` found.
 public struct VerifyReport: Sendable, Hashable {
     /// One thing that is wrong, located as precisely as possible.
@@ -113,7 +115,7 @@ extension Store {
     ///
     /// - parameter progress: called every ``verifyProgressInterval`` records and at the end of each phase.
     public func verify(progress: ((VerifyProgress) -> Void)? = nil) throws -> VerifyReport {
-        try environment.read { txn in
+        try readTables { txn in
             var verifier = Verifier(txn: txn, tables: tables, progress: progress)
             try verifier.run()
             return verifier.report
@@ -125,7 +127,7 @@ extension Store {
 }
 
 struct Verifier {
-    let txn: ReadTransaction
+    let txn: TableReader
     let tables: StoreTables
     let progress: ((VerifyProgress) -> Void)?
     var report = VerifyReport()

@@ -4,7 +4,7 @@ public import Larder
 /// default, and is checked by ``validate()`` before the server starts.
 ///
 /// ```swift
-/// var configuration = AdminConfiguration()          // 127.0.0.1:8089, 100 requests/min/token
+/// var configuration = AdminConfiguration()          // 127.0.0.1:8089, 100 budget units/min/token
 /// configuration.port = 9090
 /// let server = try AdminServer(store: store, tokens: tokens, configuration: configuration)
 /// ```
@@ -15,10 +15,25 @@ public struct AdminConfiguration: Sendable, Hashable {
     /// TCP port; 0 picks a free one.
     public var port = 8089
 
-    /// Requests one token may make per budget window; past it, 429 RATE_LIMITED + Retry-After.
-    public var requestsPerWindowMax = 100
+    /// Budget units one token may spend per budget window; a request that does not fit in what
+    /// is left is 429 RATE_LIMITED + Retry-After. What each request costs is in ``costs``; a page
+    /// costs 1, so by default a token makes 100 cheap requests a minute, or 5 verifies.
+    public var budgetUnitsPerWindowMax = 100
     /// Length of the budget window, in seconds.
     public var budgetWindowSeconds = 60
+    /// What each kind of request costs, in budget units.
+    public var costs = AdminCosts()
+    /// Expensive requests (verify, export) running at once on this server across all tokens;
+    /// one more is 429 RATE_LIMITED + `Retry-After: 1`. A verify shared by several callers counts once.
+    public var expensiveRequestsConcurrentMax = 2
+
+    /// The budget used to count requests; it now counts cost units, and a page costs 1.
+    @available(*, deprecated, renamed: "budgetUnitsPerWindowMax",
+               message: "The budget counts cost units (see costs); a page costs 1 unit.")
+    public var requestsPerWindowMax: Int {
+        get { budgetUnitsPerWindowMax }
+        set { budgetUnitsPerWindowMax = newValue }
+    }
 
     /// Records per page when a query names no `limit`.
     public var pageSizeDefault = 100
@@ -32,6 +47,9 @@ public struct AdminConfiguration: Sendable, Hashable {
     /// Largest total of request header names and values accepted, in bytes; above it, 431.
     /// Must stay below the HTTP parser's own 80 KiB cap so that our contract body answers first.
     public var headerBytesMax = 16_384
+    /// Most header fields a request may carry; above it, 431. Below the HTTP parser's own cap
+    /// (``parserHeaderFieldsMax``), which is also answered with 431 and the contract body.
+    public var headerFieldsMax = 100
     /// A connection idle (nothing read or written) this long is closed: bounds slow clients.
     public var requestTimeoutSeconds = 30
 
@@ -46,6 +64,8 @@ public struct AdminConfiguration: Sendable, Hashable {
 
     /// The HTTP parser's own header cap; ``headerBytesMax`` must stay below it.
     static let parserHeaderBytesMax = 80 * 1024
+    /// The HTTP parser's own cap on header fields; ``headerFieldsMax`` must stay below it.
+    static let parserHeaderFieldsMax = 1_000
 
     /// Throws VALIDATION_FAILED naming the first setting out of range.
     public func validate() throws(LarderError) {
@@ -54,8 +74,18 @@ public struct AdminConfiguration: Sendable, Hashable {
         }
         try require(!host.isEmpty, "host must not be empty.")
         try require((0...65_535).contains(port), "port \(port) is not in 0...65535.")
-        try require((1...1_000_000).contains(requestsPerWindowMax), "requestsPerWindowMax \(requestsPerWindowMax) is not in 1...1000000.")
+        try require((1...1_000_000).contains(budgetUnitsPerWindowMax),
+                    "budgetUnitsPerWindowMax \(budgetUnitsPerWindowMax) is not in 1...1000000.")
         try require((1...86_400).contains(budgetWindowSeconds), "budgetWindowSeconds \(budgetWindowSeconds) is not in 1...86400.")
+        // Every admission cost must fit in an empty window, or that request could never run.
+        for (name, value) in [("costs.pageUnits", costs.pageUnits), ("costs.verifyUnits", costs.verifyUnits),
+                              ("costs.exportUnits", costs.exportUnits)] {
+            try require((1...budgetUnitsPerWindowMax).contains(value), "\(name) \(value) is not in 1...\(budgetUnitsPerWindowMax) (budgetUnitsPerWindowMax).")
+        }
+        try require((0...budgetUnitsPerWindowMax).contains(costs.exportPageUnits),
+                    "costs.exportPageUnits \(costs.exportPageUnits) is not in 0...\(budgetUnitsPerWindowMax) (budgetUnitsPerWindowMax).")
+        try require((1...64).contains(expensiveRequestsConcurrentMax),
+                    "expensiveRequestsConcurrentMax \(expensiveRequestsConcurrentMax) is not in 1...64.")
         try require((1...AuditLog.recordsPerPageMax).contains(pageSizeMax),
                     "pageSizeMax \(pageSizeMax) is not in 1...\(AuditLog.recordsPerPageMax).")
         try require((1...pageSizeMax).contains(pageSizeDefault), "pageSizeDefault \(pageSizeDefault) is not in 1...\(pageSizeMax).")
@@ -64,6 +94,8 @@ public struct AdminConfiguration: Sendable, Hashable {
         try require((256...65_536).contains(urlBytesMax), "urlBytesMax \(urlBytesMax) is not in 256...65536.")
         try require((1_024...Self.parserHeaderBytesMax / 2).contains(headerBytesMax),
                     "headerBytesMax \(headerBytesMax) is not in 1024...\(Self.parserHeaderBytesMax / 2).")
+        try require((8...Self.parserHeaderFieldsMax / 2).contains(headerFieldsMax),
+                    "headerFieldsMax \(headerFieldsMax) is not in 8...\(Self.parserHeaderFieldsMax / 2).")
         try require((1...3_600).contains(requestTimeoutSeconds), "requestTimeoutSeconds \(requestTimeoutSeconds) is not in 1...3600.")
         for (name, value) in [("readinessMapUseFractionMax", readinessMapUseFractionMax),
                               ("readinessDiskFreeFractionMin", readinessDiskFreeFractionMin),
@@ -71,4 +103,27 @@ public struct AdminConfiguration: Sendable, Hashable {
             try require((0...1).contains(value), "\(name) \(value) is not in 0...1.")
         }
     }
+}
+
+/// What each kind of admin request costs in its token's budget
+/// (``AdminConfiguration/budgetUnitsPerWindowMax`` units per window).
+///
+/// A request is charged its admission cost when it is admitted, whatever its answer; an export
+/// is charged ``exportPageUnits`` more for each page after its first, as the pages stream.
+///
+/// ```swift
+/// var configuration = AdminConfiguration()
+/// configuration.costs.verifyUnits = 50      // two verifies a minute per token
+/// ```
+public struct AdminCosts: Sendable, Hashable {
+    /// A page of audit records or incidents, one record, incident, account or decision.
+    public var pageUnits = 1
+    /// `/v1/audit/verify`: reads and hashes the whole store, so its time grows with the store.
+    public var verifyUnits = 20
+    /// `/v1/audit/export`: admission, which covers its first page.
+    public var exportUnits = 10
+    /// Each further page of ``AdminConfiguration/exportPageRecords`` records an export streams.
+    public var exportPageUnits = 1
+
+    public init() {}
 }

@@ -10,7 +10,8 @@ import Darwin
 /// check is one reason, so an operator sees everything that is wrong at once.
 struct Readiness {
     struct Reason: Sendable, Hashable {
-        /// Stable name of the check: `writable`, `map_use`, `disk_free`, `readers`, `breaker`.
+        /// Stable name of the check: `open`, `restart_required`, `writable`, `map_use`,
+        /// `disk_free`, `readers`, `breaker`.
         let check: String
         let message: String
     }
@@ -18,12 +19,19 @@ struct Readiness {
     static func evaluate(store: Store, configuration: AdminConfiguration) -> [Reason] {
         let info = store.info()
         var reasons: [Reason] = []
+        guard info.isOpen else {
+            return [Reason(check: "open", message: "The store is closed.")]
+        }
+        if info.restartRequired {
+            reasons.append(Reason(check: "restart_required",
+                                  message: "Restart required: LMDB reported a fatal error (MDB_PANIC); the application must close the store and open it again."))
+        }
         if info.readOnly {
             reasons.append(Reason(check: "writable", message: "The store is open read-only; it cannot record writes or forensic reads."))
         }
         if info.mapUseFraction > configuration.readinessMapUseFractionMax {
             reasons.append(Reason(check: "map_use",
-                                  message: "The map uses \(percent(info.mapUseFraction)) of its maximum \(info.mapSizeBytesMax) bytes (limit \(percent(configuration.readinessMapUseFractionMax)))."))
+                                  message: "The map uses \(percent(info.mapUseFraction)) of its maximum \(info.mapSizeBytesMax) bytes\(info.limitsRecordedInStore ? " (recorded by the store's writer)" : "") (limit \(percent(configuration.readinessMapUseFractionMax)))."))
         }
         if let free = diskFreeFraction(path: store.path) {
             if free < configuration.readinessDiskFreeFractionMin {
@@ -33,6 +41,7 @@ struct Readiness {
         } else {
             reasons.append(Reason(check: "disk_free", message: "The free space of \(store.path) cannot be read (statvfs failed)."))
         }
+        // Slots taken now (not LMDB's high-water mark), so readiness recovers after a burst.
         let readers = info.readersMax > 0 ? Double(info.readersUsed) / Double(info.readersMax) : 1
         if readers >= configuration.readinessReaderUseFractionMax {
             reasons.append(Reason(check: "readers",

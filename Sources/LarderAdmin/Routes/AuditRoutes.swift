@@ -8,8 +8,8 @@ enum AuditRoutes {
     static let all: [AdminRoute] = [
         AdminRoute(path: "/v1/audit", scope: .auditRead, handler: query),
         AdminRoute(path: "/v1/audit/{seq}", scope: .auditRead, handler: record),
-        AdminRoute(path: "/v1/audit/export", scope: .auditRead, handler: export),
-        AdminRoute(path: "/v1/audit/verify", scope: .auditRead, handler: verify),
+        AdminRoute(path: "/v1/audit/export", scope: .auditRead, cost: .export, handler: export),
+        AdminRoute(path: "/v1/audit/verify", scope: .auditRead, cost: .verify, handler: verify),
     ]
 
     /// One query of the audit log, as chosen by the request's selector.
@@ -19,17 +19,22 @@ enum AuditRoutes {
         case request(String)
         case ref(CorrelationRef)
 
-        func run(_ audit: AuditLog, limit: Int, cursor: String?) throws(LarderError) -> AuditPage {
+        func run(_ audit: AuditLog, limit: Int, cursor: String?) throws(LarderError) -> (records: [AuditEntry], nextCursor: String?) {
+            let page: AuditPage
             switch self {
             case .sequence(let from, let direction):
-                try audit.records(fromSeq: from, limit: limit, direction: direction, cursor: cursor)
+                page = try audit.records(fromSeq: from, limit: limit, direction: direction, cursor: cursor)
+            case .time(let since, let until) where until <= since:
+                // An empty interval, not a malformed one: no schema can tell the two apart.
+                return ([], nil)
             case .time(let since, let until):
-                try audit.records(since: since, until: until, limit: limit, cursor: cursor)
+                page = try audit.records(since: since, until: until, limit: limit, cursor: cursor)
             case .request(let requestID):
-                try audit.records(requestID: requestID, limit: limit, cursor: cursor)
+                page = try audit.records(requestID: requestID, limit: limit, cursor: cursor)
             case .ref(let ref):
-                try audit.records(ref: ref, limit: limit, cursor: cursor)
+                page = try audit.records(ref: ref, limit: limit, cursor: cursor)
             }
+            return (page.records, page.nextCursor)
         }
     }
 
@@ -59,11 +64,15 @@ enum AuditRoutes {
             }
             return .time(since: since, until: until)
         }
-        if let requestID = parameters["request_id"] { return .request(requestID) }
+        if let requestID = parameters["request_id"] {
+            try WriteContext.validateIdentifier(requestID, field: "request_id")
+            return .request(requestID)
+        }
         let text = parameters["ref"] ?? ""
         guard let ref = CorrelationRef(parsing: text) else {
             throw LarderError(.validationFailed, "ref \(JSONWriter.quoted(text)) is not KIND:ID.")
         }
+        try ref.validate()
         return .ref(ref)
     }
 
@@ -71,7 +80,9 @@ enum AuditRoutes {
         let parameters = try QueryParameters(call.request.uri.query, allowed: queryParameters)
         let query = try parseQuery(parameters)
         let limit = try parameters.limit(default: call.configuration.pageSizeDefault, max: call.configuration.pageSizeMax)
-        let cursor = parameters["cursor"], store = call.store
+        let cursorShape: QueryParameters.CursorShape
+        if case .time = query { cursorShape = .time } else { cursorShape = .seq }
+        let cursor = try parameters.cursor(cursorShape), store = call.store
         let page = try await offload { try store.read { view in try query.run(view.audit, limit: limit, cursor: cursor) } }
         try await call.recordForensicAccess(filters: filters(parameters), resultCount: page.records.count)
         return Responses.json { o in
@@ -82,15 +93,12 @@ enum AuditRoutes {
 
     @Sendable static func record(_ call: AdminCall) async throws -> Response {
         _ = try QueryParameters(call.request.uri.query, allowed: [])
-        let text = call.parameter("seq")
-        guard let seq = UInt64(text) else {
-            throw LarderError(.validationFailed, "\(JSONWriter.quoted(text)) is not an audit sequence number.")
-        }
+        let seq = try call.seq("seq")
         let store = call.store
         guard let entry = try await offload({ try store.read { view in try view.audit.record(seq: seq) } }) else {
             throw LarderError(.notFound, "There is no audit record \(seq).")
         }
-        try await call.recordForensicAccess(filters: [("seq", text)], resultCount: 1)
+        try await call.recordForensicAccess(filters: [("seq", String(seq))], resultCount: 1)
         return Responses.json(entry.jsonText)
     }
 
@@ -103,11 +111,11 @@ enum AuditRoutes {
     /// body, never a silently short export.
     @Sendable static func export(_ call: AdminCall) async throws -> Response {
         let parameters = try QueryParameters(call.request.uri.query, allowed: ["from_seq", "until_seq"])
-        let from = max(try parameters.seq("from_seq") ?? 1, 1)
-        let untilGiven = try parameters.seq("until_seq")
-        if let untilGiven, untilGiven < from {
-            throw LarderError(.validationFailed, "until_seq \(untilGiven) is before from_seq \(from).")
-        }
+        let from = try parameters.seq("from_seq", minimum: 1) ?? 1
+        // A range that ends before it starts is empty, as one past the head is.
+        let untilGiven = try parameters.seq("until_seq", minimum: 1)
+        // Taken before any work, held until the last page is written (or the response is dropped).
+        let lease = try call.services.acquireExpensiveSlot(for: call)
         let store = call.store, pageRecords = UInt64(call.configuration.exportPageRecords)
         let head = try await offload { try store.read { view in try view.audit.head().seq } }
         let until = min(untilGiven ?? head, head)
@@ -119,11 +127,17 @@ enum AuditRoutes {
         try await call.recordForensicAccess(filters: recorded, resultCount: count)
         var headers = HTTPFields()
         headers[.contentType] = Responses.ndjsonContentType
+        let services = call.services, tokenID = call.token?.id ?? "", pageUnits = call.configuration.costs.exportPageUnits
         let body = ResponseBody { writer in
+            defer { lease.release() }
             var next = from
+            var pages = 0
             while next <= until {
                 let start = next
                 let limit = Int(min(pageRecords, until - start + 1))
+                // The admission cost covers the first page; each further one is charged as it
+                // streams, even past the budget (the token then waits it out).
+                if pages > 0 { services.budget.charge(tokenID: tokenID, units: pageUnits, nowMicros: services.nowMicros) }
                 let page = try await offload { try store.read { view in try view.audit.records(fromSeq: start, limit: limit) } }
                 guard let last = page.records.last else { break }
                 var chunk = ""
@@ -132,6 +146,7 @@ enum AuditRoutes {
                     chunk += "\n"
                 }
                 try await writer.write(ByteBuffer(string: chunk))
+                pages += 1
                 next = last.seq + 1
             }
             try await writer.finish(nil)
@@ -139,10 +154,20 @@ enum AuditRoutes {
         return Response(status: .ok, headers: headers, body: body)
     }
 
+    /// The chain, index and state verification. A pass already running is shared (see
+    /// ``SharedVerify``); a new one needs an expensive slot.
     @Sendable static func verify(_ call: AdminCall) async throws -> Response {
         _ = try QueryParameters(call.request.uri.query, allowed: [])
-        let store = call.store
-        let report = try await offload { try store.verify() }
+        let services = call.services, store = call.store
+        let report: VerifyReport
+        do {
+            report = try await services.sharedVerify.report(slots: services.expensive, route: call.route.path) {
+                try await offload { try services.verifyPass(store) }
+            }
+        } catch let error as LarderError where error.code == .rateLimited {
+            services.refund(call)
+            throw error
+        }
         try await call.recordForensicAccess(filters: [], resultCount: report.recordsChecked)
         return Responses.json { o in report.writeJSONFields(to: &o) }
     }

@@ -10,7 +10,7 @@ enum DecisionRoutes {
 
     @Sendable static func decision(_ call: AdminCall) async throws -> Response {
         _ = try QueryParameters(call.request.uri.query, allowed: [])
-        let id = call.parameter("id")
+        let id = try call.identifier("id")
         let store = call.store
         guard let decision = try await offload({ try store.read { view in try view.decisions.decision(id: id) } }) else {
             throw LarderError(.notFound, "There is no decision \(JSONWriter.quoted(id)).")

@@ -10,12 +10,15 @@ enum HealthRoutes {
         AdminRoute(path: "/metrics", scope: nil, handler: metrics),
     ]
 
-    /// Liveness: the process answers HTTP. Deliberately touches nothing else.
+    /// Liveness: the process answers HTTP. Deliberately touches nothing else. Like every route,
+    /// the probes take only the query parameters the document lists (none): 400 otherwise.
     @Sendable static func healthz(_ call: AdminCall) async throws -> Response {
-        Responses.json { o in o.field("status", "ok") }
+        _ = try QueryParameters(call.request.uri.query, allowed: [])
+        return Responses.json { o in o.field("status", "ok") }
     }
 
     @Sendable static func readyz(_ call: AdminCall) async throws -> Response {
+        _ = try QueryParameters(call.request.uri.query, allowed: [])
         let store = call.store, configuration = call.configuration
         let reasons = try await offload { Readiness.evaluate(store: store, configuration: configuration) }
         return Responses.json(status: reasons.isEmpty ? .ok : .serviceUnavailable) { o in
@@ -32,9 +35,10 @@ enum HealthRoutes {
     }
 
     @Sendable static func metrics(_ call: AdminCall) async throws -> Response {
+        _ = try QueryParameters(call.request.uri.query, allowed: [])
         let store = call.store
         let head = try await offload { try store.read { view in try view.audit.head().seq } }
-        let text = PrometheusText.render(info: store.info(), metrics: store.metrics, auditHeadSeq: head)
+        let text = call.services.metrics.render(info: store.info(), auditHeadSeq: head)
         return Responses.text(text, contentType: Responses.prometheusContentType)
     }
 }

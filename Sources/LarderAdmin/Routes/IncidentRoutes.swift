@@ -34,16 +34,10 @@ enum IncidentRoutes {
         filter.severity = try parameters.enumeration("severity", Severity.self)
         filter.since = try parameters.time("since")
         filter.until = try parameters.time("until")
-        if let since = filter.since, let until = filter.until, until <= since {
-            throw LarderError(.validationFailed, "until \(RFC3339.format(until)) is not after since \(RFC3339.format(since)).")
-        }
         if let text = parameters["overdue"] {
             // Only `true`: `overdue=false` would read as "not overdue", which this route does not offer.
             guard text == "true" else {
                 throw LarderError(.validationFailed, "overdue \(JSONWriter.quoted(text)) is not true (the only value it takes).")
-            }
-            guard filter.state == nil || filter.state == .open else {
-                throw LarderError(.validationFailed, "overdue applies to open incidents only; drop state or make it open.")
             }
             filter.overdue = true
         }
@@ -54,6 +48,10 @@ enum IncidentRoutes {
     /// `nowMicros`, read page by page from the open ones created early enough to be overdue.
     static func readPage(_ view: StoreView, filter: Filter, nowMicros: UnixMicros, limit: Int,
                      cursor: String?) throws(LarderError) -> (incidents: [Incident], nextCursor: String?) {
+        // Filters combine: an empty interval, or overdue (open by definition) with another state,
+        // matches nothing. Not malformed, so an empty page rather than a 400.
+        if let since = filter.since, let until = filter.until, until <= since { return ([], nil) }
+        if filter.overdue, let state = filter.state, state != .open { return ([], nil) }
         guard filter.overdue else {
             let page = try view.incidents.incidents(state: filter.state, category: filter.category, severity: filter.severity,
                                                     since: filter.since, until: filter.until, limit: limit, cursor: cursor)
@@ -83,7 +81,7 @@ enum IncidentRoutes {
         let filter = try parseFilter(parameters)
         let pageSizeMax = min(call.configuration.pageSizeMax, IncidentReader.incidentsPerPageMax)
         let limit = try parameters.limit(default: min(call.configuration.pageSizeDefault, pageSizeMax), max: pageSizeMax)
-        let cursor = parameters["cursor"], store = call.store
+        let cursor = try parameters.cursor(.incident), store = call.store
         // One instant for the whole answer: the overdue filter and every `overdue` field agree.
         let now = store.options.clock.now().unixMicros
         let page = try await offload {
@@ -102,7 +100,7 @@ enum IncidentRoutes {
 
     @Sendable static func incident(_ call: AdminCall) async throws -> Response {
         _ = try QueryParameters(call.request.uri.query, allowed: [])
-        let id = call.parameter("id"), store = call.store
+        let id = try call.identifier("id"), store = call.store
         let now = store.options.clock.now().unixMicros
         guard let detail = try await offload({ try store.read { view in try view.incidents.detail(id: id) } }) else {
             throw LarderError(.notFound, "There is no incident \(JSONWriter.quoted(id)).")

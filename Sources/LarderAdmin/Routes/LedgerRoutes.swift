@@ -27,7 +27,7 @@ enum LedgerRoutes {
         let pageSizeMax = min(call.configuration.pageSizeMax, LedgerReader.historyEntriesPerPageMax)
         let limit = try parameters.limit(default: min(call.configuration.pageSizeDefault, pageSizeMax), max: pageSizeMax)
         let asOfSeq = try parameters.seq("as_of_seq")
-        let id = call.parameter("id"), cursor = parameters["cursor"], store = call.store
+        let id = try call.identifier("id"), cursor = try parameters.cursor(.seq), store = call.store
         let snapshot = try await offload {
             try store.read { view -> Snapshot? in
                 guard let account = try view.ledger.account(id: id) else { return nil }

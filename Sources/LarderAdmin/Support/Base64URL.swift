@@ -22,7 +22,13 @@ enum Base64URL {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Decodes unpadded base64url; nil for any other character, padding or an impossible length.
+    /// Decodes unpadded base64url; nil for any other character, padding, an impossible length or
+    /// a non-canonical spelling.
+    ///
+    /// A final group of 2 or 3 characters carries 4 or 2 bits that no byte uses; RFC 4648 §3.5
+    /// lets decoders reject them when they are not zero, and we must: otherwise 4 (or 16)
+    /// spellings of one secret would authenticate, and a secret seen in a log could be presented
+    /// in a form no filter for the logged spelling would catch.
     static func decode(_ text: String) -> [UInt8]? {
         var values: [UInt32] = []
         values.reserveCapacity(text.utf8.count)
@@ -44,6 +50,10 @@ enum Base64URL {
             var value: UInt32 = 0
             for (offset, digit) in chunk.enumerated() { value |= digit << UInt32(18 - 6 * offset) }
             let produced = chunk.count - 1
+            // Bits 23...(24 - 6 × characters) hold the group; bytes take the top 8 × produced.
+            let unusedBits = UInt32(chunk.count * 6 - produced * 8)
+            let unusedMask = ((UInt32(1) << unusedBits) - 1) << UInt32(24 - chunk.count * 6)
+            guard value & unusedMask == 0 else { return nil }
             for offset in 0..<produced { out.append(UInt8((value >> UInt32(16 - 8 * offset)) & 0xff)) }
             index += 4
         }

@@ -36,18 +36,21 @@ struct QueryParameters {
 
     func contains(_ name: String) -> Bool { values[name] != nil }
 
-    func seq(_ name: String) throws(LarderError) -> UInt64? {
+    /// A sequence number: digits only, `minimum`...int64 max (the document's `format: int64`).
+    func seq(_ name: String, minimum: UInt64 = 0) throws(LarderError) -> UInt64? {
         guard let text = values[name] else { return nil }
-        guard let value = UInt64(text) else {
-            throw LarderError(.validationFailed, "\(name) \(JSONWriter.quoted(text)) is not a sequence number.")
+        guard let value = StrictText.unsigned(text, max: StrictText.seqMax), value >= minimum else {
+            throw LarderError(.validationFailed,
+                              "\(name) \(JSONWriter.quoted(text)) is not a sequence number in \(minimum)...\(StrictText.seqMax) (digits only).")
         }
         return value
     }
 
+    /// An RFC 3339 date-time that exists (see ``StrictText/dateTime(_:)``).
     func time(_ name: String) throws(LarderError) -> UnixMicros? {
         guard let text = values[name] else { return nil }
-        guard let value = RFC3339.parse(text) else {
-            throw LarderError(.validationFailed, "\(name) \(JSONWriter.quoted(text)) is not an RFC 3339 time.")
+        guard let value = StrictText.dateTime(text) else {
+            throw LarderError(.validationFailed, "\(name) \(JSONWriter.quoted(text)) is not an RFC 3339 date-time such as 2026-11-23T09:00:00Z.")
         }
         return value
     }
@@ -63,10 +66,46 @@ struct QueryParameters {
         return value
     }
 
+    /// The shapes of the cursors the routes hand out (docs/admin-openapi.yaml has the same
+    /// patterns). A cursor is opaque, but checking its shape here means a mangled one is 400
+    /// whichever store index it was meant for, rather than whatever that index's parser accepts.
+    enum CursorShape {
+        /// `^[0-9]{1,19}$`: a sequence number.
+        case seq
+        /// `^[0-9]{1,18}-[0-9]{1,19}$`: a time and a sequence number.
+        case time
+        /// `^[0-9]{1,18}/<identifier>$`: a creation time and an incident id.
+        case incident
+    }
+
+    /// `cursor` when given, checked against `shape`.
+    func cursor(_ shape: CursorShape) throws(LarderError) -> String? {
+        guard let text = values["cursor"] else { return nil }
+        func digits(_ part: Substring, max: Int) -> Bool {
+            (1...max).contains(part.utf8.count) && part.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        }
+        let valid: Bool
+        switch shape {
+        case .seq:
+            valid = digits(text[...], max: 19)
+        case .time:
+            let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+            valid = parts.count == 2 && digits(parts[0], max: 18) && digits(parts[1], max: 19)
+        case .incident:
+            let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+            valid = parts.count == 2 && digits(parts[0], max: 18)
+                && (try? WriteContext.validateIdentifier(String(parts[1]), field: "cursor")) != nil
+        }
+        guard valid else {
+            throw LarderError(.validationFailed, "The cursor \(JSONWriter.quoted(text)) is not one this route handed out; pass back a next_cursor.")
+        }
+        return text
+    }
+
     /// `limit`, defaulting to `defaultValue`; VALIDATION_FAILED outside 1...`max`.
     func limit(default defaultValue: Int, max: Int) throws(LarderError) -> Int {
         guard let text = values["limit"] else { return defaultValue }
-        guard let value = Int(text), (1...max).contains(value) else {
+        guard let value = StrictText.unsigned(text, max: UInt64(max)).map(Int.init), value >= 1 else {
             throw LarderError(.validationFailed, "limit \(JSONWriter.quoted(text)) is not in 1...\(max).")
         }
         return value

@@ -25,13 +25,16 @@ enum Responses {
     }
 
     /// The contract body of `error`, under its status (or `status` where HTTP has a more precise
-    /// one, such as 414 and 431), with `Retry-After` for retryable capacity errors.
-    static func error(_ error: LarderError, requestID: String, status: HTTPResponse.Status? = nil) -> Response {
+    /// one, such as 414 and 431), with `Retry-After` for retryable capacity errors and any
+    /// `headers` that belong to the refusal (`Allow` for 405).
+    static func error(_ error: LarderError, requestID: String, status: HTTPResponse.Status? = nil,
+                      headers: HTTPFields = [:]) -> Response {
         let error = error.withRequestID(requestID)
         var response = json(error.jsonBody, status: status ?? HTTPResponse.Status(code: error.httpStatus))
         if error.retryable, let seconds = error.retryAfterSeconds {
             response.headers[.retryAfter] = String(seconds)
         }
+        for field in headers { response.headers[field.name] = field.value }
         return response
     }
 }

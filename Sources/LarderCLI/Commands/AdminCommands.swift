@@ -22,15 +22,56 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The token file (see `larder token create`).")
     var tokens: String
 
-    func run() async throws {
-        let store = try location.open(readOnly: false)
-        defer { store.close() }
-        let tokenFile = try TokenFile.load(from: tokens)
+    @Option(name: .customLong("budget-units"), help: "Budget units each token may spend per window; a page costs 1.")
+    var budgetUnits = AdminConfiguration().budgetUnitsPerWindowMax
+
+    @Option(name: .customLong("budget-window-seconds"), help: "Length of the budget window, in seconds.")
+    var budgetWindowSeconds = AdminConfiguration().budgetWindowSeconds
+
+    @Option(name: .customLong("cost-page"), help: "Units a page, record, incident, account or decision costs.")
+    var costPage = AdminCosts().pageUnits
+
+    @Option(name: .customLong("cost-verify"), help: "Units /v1/audit/verify costs.")
+    var costVerify = AdminCosts().verifyUnits
+
+    @Option(name: .customLong("cost-export"), help: "Units /v1/audit/export costs to start (covers its first page).")
+    var costExport = AdminCosts().exportUnits
+
+    @Option(name: .customLong("cost-export-page"), help: "Units each further export page costs, charged as it streams.")
+    var costExportPage = AdminCosts().exportPageUnits
+
+    @Option(name: .customLong("expensive-max"), help: "Verifies and exports running at once on the server, all tokens together.")
+    var expensiveMax = AdminConfiguration().expensiveRequestsConcurrentMax
+
+    @Option(name: .customLong("log-level"), help: "Log to standard error at this level and above: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    /// The server's configuration from the options, validated before the store is opened so a
+    /// mistyped limit fails fast and touches nothing.
+    func adminConfiguration() throws(LarderError) -> AdminConfiguration {
         var configuration = AdminConfiguration()
         configuration.host = host
         configuration.port = port
-        let server = try AdminServer(store: store, tokens: tokenFile, configuration: configuration)
+        configuration.budgetUnitsPerWindowMax = budgetUnits
+        configuration.budgetWindowSeconds = budgetWindowSeconds
+        configuration.costs.pageUnits = costPage
+        configuration.costs.verifyUnits = costVerify
+        configuration.costs.exportUnits = costExport
+        configuration.costs.exportPageUnits = costExportPage
+        configuration.expensiveRequestsConcurrentMax = expensiveMax
+        try configuration.validate()
+        return configuration
+    }
+
+    func run() async throws {
+        let configuration = try adminConfiguration()
         let console = Console.current
+        let logger = Parse.stderrLogger(level: try Parse.logLevel(logLevel))
+        // The store records its counters into the registry that /metrics renders.
+        let store = try location.open(readOnly: false, logger: logger, metricsFactory: AdminServer.metricsFactory())
+        defer { store.close() }
+        let tokenFile = try TokenFile.load(from: tokens)
+        let server = try AdminServer(store: store, tokens: tokenFile, configuration: configuration, logger: logger)
         let host = configuration.host, path = store.path
         try await server.makeApplication { port in
             console.print("larder: serving \(path) on http://\(host):\(port) (Ctrl-C stops)")

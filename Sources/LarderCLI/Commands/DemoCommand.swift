@@ -23,12 +23,17 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seed of the day's randomness.")
     var seed: UInt64 = 2026
 
+    @Option(name: .customLong("log-level"), help: "Log to standard error at this level and above: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "notice"
+
     func run() async throws {
         let console = Console.current
-        let store = try Store.open(at: db)
+        let logger = Parse.stderrLogger(level: try Parse.logLevel(logLevel))
+        // The store records its counters into the registry the demo's /metrics renders.
+        let store = try Store.open(at: db, options: Store.Options(logger: logger, metricsFactory: AdminServer.metricsFactory()))
         defer { store.close() }
         var day = try KitchenDay(store: store, console: console, seed: seed)
-        let summary = try day.play()
+        let summary = try await day.play()
         console.print("")
         console.print("Summary")
         for customer in summary.customers {
@@ -52,7 +57,7 @@ struct DemoCommand: AsyncParsableCommand {
         try tokens.save(to: tokensPath)
         var configuration = AdminConfiguration()
         configuration.port = port
-        let server = try AdminServer(store: store, tokens: tokens, configuration: configuration)
+        let server = try AdminServer(store: store, tokens: tokens, configuration: configuration, logger: logger)
         let incident = summary.incidentsToday.first { $0.category == .delivery }?.id ?? "inc-1"
         let secret = created.secret
         try await server.makeApplication { boundPort in

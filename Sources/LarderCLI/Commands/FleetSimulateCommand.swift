@@ -1,6 +1,7 @@
 public import ArgumentParser
 import Foundation
 import Larder
+import LarderAdmin
 public import LarderFleet
 
 /// `larder fleet simulate`: the fleet benchmark (hidden; `Tools/fleet-simulation.sh` runs it

@@ -119,7 +119,8 @@ struct StatsCommand: ParsableCommand {
         let info = store.info()
         let head = try store.read { view in try view.audit.head() }
         console.print("store \(info.path)")
-        console.print("  map: \(info.mapUsedBytes) bytes used of \(info.mapSizeBytes) (max \(info.mapSizeBytesMax), \(String(format: "%.1f", info.mapUseFraction * 100)) % of max)")
+        let maxSource = info.limitsRecordedInStore ? "recorded by the store's writer" : "none recorded; this tool's default"
+        console.print("  map: \(info.mapUsedBytes) bytes used; max \(info.mapSizeBytesMax) (\(maxSource)), \(String(format: "%.1f", info.mapUseFraction * 100)) % of max")
         console.print("  readers: \(info.readersUsed) of \(info.readersMax); page size \(info.pageSizeBytes) bytes; last transaction \(info.lastTransactionID)")
         console.print("  audit head: seq \(head.seq) \(head.chainHash.hexString)")
         // A damaged state file must not hide the rest of the statistics.

@@ -1,10 +1,11 @@
 import Foundation
 import Larder
 
-/// A realistic, seeded kitchen day played through Larder's public Swift API: customers' packs
+/// A realistic, seeded kitchen day played through Larder's public Swift API (its async forms): customers' packs
 /// and credits, orders consuming packs, a supply, a delivery and a kitchen incident, responses by
-/// an account manager, an admin and the system — with one denied action, one replayed decision,
-/// one refund request and its outcome, one reversal and one cancelled cycle.
+/// an account manager, an admin and the system — with one denied action, two replayed retries (a
+/// report and a credit), one refund request and its outcome, one reversal and one cancelled cycle.
+/// Every money-moving response carries a decisionID or a responseID.
 ///
 /// Running it again on the same store plays the next day (ids are prefixed `d<day>-`).
 struct KitchenDay {
@@ -52,12 +53,15 @@ struct KitchenDay {
         console.print("  ✗ \(text): refused with \(error.code.rawValue) (\(error.message))")
     }
 
-    mutating func play() throws -> Summary {
+    /// Plays the day through the store's async API: every write suspends instead of blocking a
+    /// thread of the cooperative pool.
+    mutating func play() async throws -> Summary {
         console.print("Larder kitchen day \(day) at \(store.path)")
         let customers = Array(Self.customerNames.shuffled(using: &random).prefix(4)).sorted()
+        let dayRef = self.dayRef
 
         // Accounts: created once, found again on later days.
-        try store.write(context(admin, "open-accounts")) { txn in
+        try await store.write(context(admin, "open-accounts")) { txn in
             try txn.ledger.createAccount(NewAccount(id: "kitchen.packs.sold", ledger: "packs", code: 1))
             try txn.ledger.createAccount(NewAccount(id: "kitchen.packs.consumed", ledger: "packs", code: 2))
             for name in Self.customerNames {
@@ -73,7 +77,7 @@ struct KitchenDay {
         // Morning: pack purchases.
         for name in customers {
             let packs = UInt64(random.next(in: 8...12))
-            try store.post(.transfer(id: "\(prefix)-buy-\(name)", debit: "kitchen.packs.sold", credit: "cust-\(name).packs",
+            try await store.post(.transfer(id: "\(prefix)-buy-\(name)", debit: "kitchen.packs.sold", credit: "cust-\(name).packs",
                                      amount: packs, code: 1, refs: [.order("\(prefix)-o-\(name)-bundle"), .customer(name), dayRef]),
                            context: context(accountManager, "buy-\(name)"))
         }
@@ -83,7 +87,7 @@ struct KitchenDay {
         var orders = 0
         for name in customers {
             for meal in 0..<random.next(in: 1...2) {
-                try store.post(.transfer(id: "\(prefix)-eat-\(name)-lunch-\(meal)", debit: "cust-\(name).packs",
+                try await store.post(.transfer(id: "\(prefix)-eat-\(name)-lunch-\(meal)", debit: "cust-\(name).packs",
                                          credit: "kitchen.packs.consumed", amount: 1, code: 2,
                                          refs: [.order("\(prefix)-o-\(name)-lunch-\(meal)"), .cycle("\(prefix)-lunch"), dayRef]),
                                context: context(dispatch, "eat-\(name)-lunch-\(meal)"))
@@ -94,69 +98,74 @@ struct KitchenDay {
 
         // One reversal: a double charge at lunch, undone through the ledger.
         let doubled = customers[0]
-        try store.post(.transfer(id: "\(prefix)-eat-\(doubled)-lunch-dup", debit: "cust-\(doubled).packs",
+        try await store.post(.transfer(id: "\(prefix)-eat-\(doubled)-lunch-dup", debit: "cust-\(doubled).packs",
                                  credit: "kitchen.packs.consumed", amount: 1, code: 2, refs: [.cycle("\(prefix)-lunch"), dayRef]),
                        context: context(dispatch, "eat-\(doubled)-dup"))
-        try store.post(.reversal(id: "\(prefix)-eat-\(doubled)-lunch-dup.rev", of: "\(prefix)-eat-\(doubled)-lunch-dup",
+        try await store.post(.reversal(id: "\(prefix)-eat-\(doubled)-lunch-dup.rev", of: "\(prefix)-eat-\(doubled)-lunch-dup",
                                  refs: [dayRef]),
                        context: context(accountManager, "reverse-dup"))
         step("a duplicate lunch charge for \(doubled) was reversed (a new reversing entry, nothing edited)")
 
         // Incident 1 — supply: a vendor short delivery, answered with a consented substitution.
-        let supply = try store.recordIncident(
+        let supply = try await store.recordIncident(
             IncidentReport(category: .supply, severity: .p2, summary: "Green Farm delivered 40% of the tomatoes ordered",
                            source: "vendor-monitor", refs: [.vendor("green-farm"), dayRef]),
             context: context(vendorMonitor, "supply-report")).result
-        try store.transition(supply.id, to: .acknowledged, expectedVersion: 1, context: context(accountManager, "supply-ack"))
-        try store.apply(.substitution(item: "tomato-salad", substitute: "roast-pepper-salad",
+        try await store.transition(supply.id, to: .acknowledged, expectedVersion: 1, context: context(accountManager, "supply-ack"))
+        try await store.apply(.substitution(item: "tomato-salad", substitute: "roast-pepper-salad",
                                       consent: .preAuthorised(reference: "\(customers[1])-prefs-2026")),
                         to: supply.id, context: context(accountManager, "supply-substitute"))
-        try store.transition(supply.id, to: .contained, context: context(accountManager, "supply-contain"))
+        try await store.transition(supply.id, to: .contained, context: context(accountManager, "supply-contain"))
         step("supply incident \(supply.id): substitution with pre-authorised consent, contained")
 
         // Incident 2 — delivery: a late van. The detector's report is retried with the same decisionID.
         let report = IncidentReport(category: .delivery, severity: .p1, summary: "Van on route R4 running 40 minutes late",
                                     source: "dispatch-monitor", refs: [.route("R4"), .customer(customers[1]), .customer(customers[2]), dayRef])
-        let late = try store.recordIncident(report, context: context(dispatch, "r4-report", decision: "\(prefix)-dispatch-R4-late")).result
-        let retry = try store.recordIncident(report, context: context(dispatch, "r4-report-retry", decision: "\(prefix)-dispatch-R4-late"))
+        let late = try await store.recordIncident(report, context: context(dispatch, "r4-report", decision: "\(prefix)-dispatch-R4-late")).result
+        let retry = try await store.recordIncident(report, context: context(dispatch, "r4-report-retry", decision: "\(prefix)-dispatch-R4-late"))
         step("delivery incident \(late.id) recorded; the detector's retry was \(retry.kind.rawValue) (same incident, nothing written)")
-        try store.transition(late.id, to: .acknowledged, context: context(accountManager, "r4-ack"))
+        try await store.transition(late.id, to: .acknowledged, context: context(accountManager, "r4-ack"))
         let now = store.options.clock.now().unixMicros
-        try store.apply(.delay(revisedTimeMicros: now + 45 * 60_000_000, subject: .route("R4")), to: late.id,
+        try await store.apply(.delay(revisedTimeMicros: now + 45 * 60_000_000, subject: .route("R4")), to: late.id,
                         context: context(accountManager, "r4-delay"))
-        try store.apply(.credit(amountCents: 300, customerAccount: "cust-\(customers[1]).credits", basis: .rule(id: "delivery-late-30min")),
-                        to: late.id, context: context(dispatch, "r4-rule-credit"))
-        let amCredit = try store.apply(
+        // Money-moving responses carry a decisionID or a responseID, so that a retry cannot pay twice.
+        let ruleCredit = IncidentResponse.credit(amountCents: 300, customerAccount: "cust-\(customers[1]).credits",
+                                                 basis: .rule(id: "delivery-late-30min"))
+        try await store.apply(ruleCredit, to: late.id, context: context(dispatch, "r4-rule-credit", decision: "\(prefix)-R4-late-rule-credit"))
+        let creditRetry = try await store.apply(ruleCredit, to: late.id,
+                                          context: context(dispatch, "r4-rule-credit-retry", decision: "\(prefix)-R4-late-rule-credit"))
+        let amCredit = try await store.apply(
             .credit(amountCents: 400, customerAccount: "cust-\(customers[2]).credits", basis: .preApproved(code: "late-delivery")),
-            to: late.id, context: context(accountManager, "r4-am-credit")).result
-        step("delay by the account manager, a 300¢ rule credit by the system, a 400¢ pre-approved credit")
+            to: late.id, responseID: "am-credit-\(customers[2])", context: context(accountManager, "r4-am-credit")).result
+        step("delay by the account manager, a 300¢ rule credit by the system (its retry was \(creditRetry.kind.rawValue): credited once), a 400¢ pre-approved credit")
         do {
-            try store.apply(.refund(billingTransaction: "bill-\(prefix)-\(customers[2])-77", amountCents: 1_299), to: late.id,
-                            context: context(accountManager, "r4-am-refund"))
+            try await store.apply(.refund(billingTransaction: "bill-\(prefix)-\(customers[2])-77", amountCents: 1_299), to: late.id,
+                            responseID: "am-refund-\(customers[2])", context: context(accountManager, "r4-am-refund"))
         } catch let error as LarderError {
             refused("the account manager tried a refund", error)
         }
-        try store.apply(.credit(amountCents: 800, customerAccount: "cust-\(customers[2]).credits", basis: .discretionary),
-                        to: late.id, reasonCode: "vip-customer", overriding: amCredit.id, context: context(admin, "r4-override"))
-        let refund = try store.apply(.refund(billingTransaction: "bill-\(prefix)-\(customers[2])-77", amountCents: 1_299), to: late.id,
-                                     reasonCode: "meal-inedible", context: context(admin, "r4-refund")).result
-        try store.write(context(billing, "r4-refund-outcome")) { txn in
-            try txn.incidents.recordRefundOutcome(refund.refundID!, status: .succeeded, detail: "psp-ref-\(prefix)-77")
-        }
+        try await store.apply(.credit(amountCents: 800, customerAccount: "cust-\(customers[2]).credits", basis: .discretionary),
+                        to: late.id, reasonCode: "vip-customer", overriding: amCredit.id, responseID: "override-\(customers[2])",
+                        context: context(admin, "r4-override"))
+        let refund = try await store.apply(.refund(billingTransaction: "bill-\(prefix)-\(customers[2])-77", amountCents: 1_299), to: late.id,
+                                     reasonCode: "meal-inedible", responseID: "refund-\(customers[2])",
+                                     context: context(admin, "r4-refund")).result
+        try await store.recordRefundOutcome(refund.refundID!, status: .succeeded, detail: "psp-ref-\(prefix)-77",
+                                      context: context(billing, "r4-refund-outcome"))
         step("the admin overrode the credit (800¢, reason vip-customer) and requested a 1299¢ refund; Billing reported it succeeded")
-        try store.transition(late.id, to: .contained, context: context(accountManager, "r4-contain"))
-        try store.transition(late.id, to: .resolved, context: context(accountManager, "r4-resolve"))
+        try await store.transition(late.id, to: .contained, context: context(accountManager, "r4-contain"))
+        try await store.transition(late.id, to: .resolved, context: context(accountManager, "r4-resolve"))
 
         // Incident 3 — kitchen: an oven fails; the dinner cycle is cancelled, its packs are not consumed.
-        let oven = try store.recordIncident(
+        let oven = try await store.recordIncident(
             IncidentReport(category: .kitchenProduction, severity: .p0, summary: "Oven 2 failed during dinner prep",
                            source: "chef-lee", refs: [.cycle("\(prefix)-dinner"), dayRef]),
             context: context(chef, "oven-report")).result
-        try store.transition(oven.id, to: .acknowledged, context: context(accountManager, "oven-ack"))
-        try store.apply(.cancellation(cycle: "\(prefix)-dinner"), to: oven.id, reasonCode: "oven-failure",
-                        context: context(admin, "oven-cancel"))
+        try await store.transition(oven.id, to: .acknowledged, context: context(accountManager, "oven-ack"))
+        try await store.apply(.cancellation(cycle: "\(prefix)-dinner"), to: oven.id, reasonCode: "oven-failure",
+                        context: context(admin, "oven-cancel", decision: "\(prefix)-oven-cancel-dinner"))
         do {
-            try store.post(.transfer(id: "\(prefix)-eat-\(customers[3])-dinner-0", debit: "cust-\(customers[3]).packs",
+            try await store.post(.transfer(id: "\(prefix)-eat-\(customers[3])-dinner-0", debit: "cust-\(customers[3]).packs",
                                      credit: "kitchen.packs.consumed", amount: 1, code: 2,
                                      refs: [.cycle("\(prefix)-dinner"), dayRef]),
                            context: context(dispatch, "eat-\(customers[3])-dinner"))
@@ -164,14 +173,14 @@ struct KitchenDay {
             refused("a dinner order tried to consume a pack of the cancelled cycle", error)
         }
         for (state, what) in [(IncidentState.contained, "contain"), (.resolved, "resolve")] {
-            try store.transition(oven.id, to: state, context: context(accountManager, "oven-\(what)"))
+            try await store.transition(oven.id, to: state, context: context(accountManager, "oven-\(what)"))
         }
         do {
-            try store.transition(oven.id, to: .closed, context: context(accountManager, "oven-close-early"))
+            try await store.transition(oven.id, to: .closed, context: context(accountManager, "oven-close-early"))
         } catch let error as LarderError {
             refused("closing the P0 without a postmortem", error)
         }
-        try store.transition(oven.id, to: .closed, postmortemRef: "pm-\(prefix)-oven2", context: context(admin, "oven-close"))
+        try await store.transition(oven.id, to: .closed, postmortemRef: "pm-\(prefix)-oven2", context: context(admin, "oven-close"))
         step("kitchen incident \(oven.id): dinner cycle cancelled by the admin, closed with postmortem pm-\(prefix)-oven2")
 
         // The summary.

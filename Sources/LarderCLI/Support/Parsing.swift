@@ -1,4 +1,5 @@
 import Larder
+import Logging
 
 /// Parsers for the tool's option values; each failure is a VALIDATION_FAILED naming the option.
 enum Parse {
@@ -20,6 +21,23 @@ enum Parse {
             throw LarderError(.validationFailed, "\(option) \(text) is longer than a year.")
         }
         return seconds
+    }
+
+    /// `trace`, `debug`, `info`, `notice`, `warning`, `error`, `critical` → a swift-log level.
+    static func logLevel(_ text: String, option: String = "--log-level") throws(LarderError) -> Logger.Level {
+        guard let level = Logger.Level(rawValue: text) else {
+            throw LarderError(.validationFailed,
+                              "\(option) \(JSONWriter.quoted(text)) is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        return level
+    }
+
+    /// A logger writing to standard error at `level` and above (swift-log's stream handler):
+    /// the commands' own output stays alone on standard output.
+    static func stderrLogger(level: Logger.Level) -> Logger {
+        var logger = Logger(label: "larder") { label in StreamLogHandler.standardError(label: label) }
+        logger.logLevel = level
+        return logger
     }
 
     /// RFC 3339 → microseconds.

@@ -1,5 +1,10 @@
 internal import CLMDB
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 
 /// One LMDB environment: a directory holding one memory-mapped file with named tables.
@@ -19,20 +24,25 @@ import Synchronization
 ///
 /// Wraps [`mdb_env_open`](http://www.lmdb.tech/doc/group__mdb.html#ga32a193c6bf4d7d5c5d579e71f22e9340),
 /// opened with `MDB_NOTLS` so that read transactions are not tied to threads.
-public final class Environment: Sendable {
+package final class Environment: Sendable {
     /// The options of one environment.
-    public struct Options: Sendable, Hashable {
-        public var limits = Limits()
-        public var durability = Durability.durable
+    package struct Options: Sendable {
+        package var limits = Limits()
+        package var durability = Durability.durable
         /// Open read-only (`MDB_RDONLY`): no writer, no table creation; works while another
-        /// process writes. A missing store is NOT_FOUND and is not created.
-        public var readOnly = false
-        public var breaker = BreakerPolicy()
+        /// process writes. A missing store is ``StorageError/Kind/notFound`` and is not created.
+        package var readOnly = false
+        package var breaker = BreakerPolicy()
         /// Whether a writable open creates a missing store (read-only opens never do).
-        public var createIfMissing = true
+        package var createIfMissing = true
+        /// Told about commits and about each change in what the environment can do (see
+        /// ``StorageEvent``); nil reports nothing.
+        package var observer: (@Sendable (StorageEvent) -> Void)?
+        /// Test-only: LMDB calls to fail on purpose (see ``LMDBFaults``).
+        package var faults: LMDBFaults?
 
-        public init(limits: Limits = Limits(), durability: Durability = .durable, readOnly: Bool = false,
-                    breaker: BreakerPolicy = BreakerPolicy(), createIfMissing: Bool = true) {
+        package init(limits: Limits = Limits(), durability: Durability = .durable, readOnly: Bool = false,
+                     breaker: BreakerPolicy = BreakerPolicy(), createIfMissing: Bool = true) {
             self.limits = limits
             self.durability = durability
             self.readOnly = readOnly
@@ -43,27 +53,36 @@ public final class Environment: Sendable {
 
     let handle: EnvironmentHandle
     private let writer: Writer?
-    public let options: Options
+    package let options: Options
     private let closed = Atomic<Bool>(false)
+    /// Set once a write was refused because the environment is closed (reported once).
+    private let refusedClosedReported = Atomic<Bool>(false)
 
     /// The resolved directory of the environment.
-    public var path: String { handle.path }
+    package var path: String { handle.path }
 
     private init(handle: EnvironmentHandle, options: Options) {
         self.handle = handle
         self.options = options
-        self.writer = options.readOnly ? nil : Writer(handle: handle, breakerPolicy: options.breaker)
+        self.writer = options.readOnly ? nil : Writer(handle: handle, breakerPolicy: options.breaker, observer: options.observer)
     }
 
     /// Opens (creating when writable and missing) the environment in directory `path` and the
     /// named tables in it.
     ///
-    /// - throws: VALIDATION_FAILED for invalid limits or a path already open in this process;
-    ///   NOT_FOUND for a read-only open of a missing store; PERSISTENCE_ERROR when LMDB cannot open.
-    public static func open(at path: String, options: Options = Options(), tables: [String]) throws(LarderError) -> Environment {
-        let handle = try EnvironmentHandle(path: path, limits: options.limits, durability: options.durability,
-                                           readOnly: options.readOnly, create: !options.readOnly && options.createIfMissing,
-                                           tableNames: tables)
+    /// The map is opened at `options.limits.mapSizeBytesMax` and never resized by this process;
+    /// the data file grows with the data. A failed open leaves nothing behind that it created
+    /// (no directory, no `data.mdb`, no `lock.mdb`).
+    ///
+    /// - throws: ``StorageError/Kind/invalidArgument`` for invalid limits or a path already open
+    ///   in this process; ``StorageError/Kind/notFound`` for a read-only open of a missing store;
+    ///   ``StorageError/Kind/exhausted`` when the disk is too full to create or open the store;
+    ///   ``StorageError/Kind/failed`` or ``StorageError/Kind/damaged`` when LMDB cannot open it
+    ///   (an I/O error, permissions, a damaged file).
+    package static func open(at path: String, options: Options = Options(), tables: [String]) throws(StorageError) -> Environment {
+        let handle = try EnvironmentHandle.open(path: path, limits: options.limits, durability: options.durability,
+                                                readOnly: options.readOnly, create: !options.readOnly && options.createIfMissing,
+                                                tableNames: tables, faults: options.faults, observer: options.observer)
         return Environment(handle: handle, options: options)
     }
 
@@ -71,28 +90,39 @@ public final class Environment: Sendable {
         close()
     }
 
-    /// Finishes queued writes, then closes the environment. Idempotent. Using the environment
-    /// afterwards is a programmer error.
-    public func close() {
+    /// Finishes queued writes, then closes the environment. Idempotent. Afterwards reads and
+    /// writes throw ``StorageError/Kind/closed`` and ``info()`` reports the environment closed.
+    package func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         writer?.stop()
         // Wait for readers still inside a transaction to finish before the handle goes.
         handle.gate.exclusive { handle.close() }
     }
 
+    /// Closes the environment and removes the files its open created: for a caller whose
+    /// creation of a new store failed after the environment opened.
+    package func closeRemovingCreatedFiles() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        writer?.stop()
+        handle.gate.exclusive { handle.closeRemovingCreatedFiles() }
+    }
+
+    /// Whether this open created the store's data file.
+    package var createdStore: Bool { handle.created.data }
+
     /// The typed table named `name`, declared at open.
     ///
-    /// - throws: NOT_FOUND when no such table exists (it was not declared, or a read-only open
-    ///   found a store made before the table existed).
-    public func table<K: OrderedKey, V: StoredValue>(_ name: String, key: K.Type = K.self, value: V.Type = V.self) throws(LarderError) -> Table<K, V> {
+    /// - throws: ``StorageError/Kind/notFound`` when no such table exists (it was not declared,
+    ///   or a read-only open found a store made before the table existed).
+    package func table<K: OrderedKey, V: StoredValue>(_ name: String, key: K.Type = K.self, value: V.Type = V.self) throws(StorageError) -> Table<K, V> {
         guard let dbi = handle.tables[name] else {
-            throw LarderError(.notFound, "The store at \(path) has no table named \(name).", failurePoint: .open)
+            throw StorageError(.notFound, "The store at \(path) has no table named \(name).", phase: .open)
         }
         return Table(name: name, dbi: dbi)
     }
 
     /// Whether a table of that name exists.
-    public func hasTable(_ name: String) -> Bool { handle.tables[name] != nil }
+    package func hasTable(_ name: String) -> Bool { handle.tables[name] != nil }
 
     // MARK: Reading
 
@@ -101,9 +131,10 @@ public final class Environment: Sendable {
     /// Any number of reads run at once, from any thread or task, and none waits for the writer.
     /// The transaction is invalid once `body` returns: copy out what you need.
     ///
-    /// - throws: whatever `body` throws; STORAGE_UNAVAILABLE when every reader slot is taken.
-    public func read<R>(_ body: (ReadTransaction) throws -> R) throws -> R {
-        precondition(!closed.load(ordering: .acquiring), "Environment.read after close()")
+    /// - throws: whatever `body` throws; ``StorageError/Kind/exhausted`` when every reader slot is
+    ///   taken, ``StorageError/Kind/closed`` when the environment is closed,
+    ///   ``StorageError/Kind/restartRequired`` after LMDB reported a fatal error.
+    package func read<R>(_ body: (ReadTransaction) throws -> R) throws -> R {
         precondition(TransactionScope.current == .none,
                      "Environment.read inside another read or write closure: use the transaction you were given.")
         handle.gate.enterShared()
@@ -112,7 +143,8 @@ public final class Environment: Sendable {
             TransactionScope.set(.none)
             handle.gate.leaveShared()
         }
-        let txn = try handle.beginTransaction(parent: nil, readOnly: true)
+        // Checked inside the gate: close() takes it exclusive, so the handle cannot go meanwhile.
+        let txn = try handle.beginTransaction(readOnly: true)
         let transaction = ReadTransaction(handle: handle, txn: txn)
         defer {
             transaction.invalidate()
@@ -127,13 +159,23 @@ public final class Environment: Sendable {
     /// ``Durability/durable``). If `body` throws, nothing it wrote is kept and the error is rethrown.
     ///
     /// Blocks the calling thread while waiting for the writer and the disk; from async code use
-    /// ``write(_:)-(@Sendable(WriteTransaction)->R)`` instead. `body` may run more than once (after
-    /// the map grows), so it must have no effects outside the transaction.
+    /// ``write(_:)-(@Sendable(WriteTransaction)->R)`` instead.
     ///
-    /// - throws: whatever `body` throws; STORAGE_UNAVAILABLE when the map is at its maximum, the
-    ///   disk is full, or the write breaker is open; PERSISTENCE_ERROR when LMDB fails to commit.
+    /// `body` runs once, with one exception: when it ran in a group-commit batch whose commit then
+    /// failed as a whole (map or disk full, an LMDB limit), nothing of the batch was written and
+    /// `body` runs again, alone, so that only a request that does not fit fails. Keep `body` free
+    /// of effects outside the transaction.
+    ///
+    /// If LMDB fails a call inside `body` (map or disk full, an I/O error), the write fails with
+    /// that error even when `body` catches it and returns normally.
+    ///
+    /// - throws: whatever `body` throws; a ``StorageError``: ``StorageError/Kind/exhausted`` when
+    ///   the map is at its maximum, the disk is full or the write queue is at its depth,
+    ///   ``StorageError/Kind/paused`` while the write breaker is open, ``StorageError/Kind/closed``
+    ///   after close, ``StorageError/Kind/failed`` when LMDB fails to commit,
+    ///   ``StorageError/Kind/restartRequired`` after LMDB reported a fatal error.
     @discardableResult
-    public func write<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
+    package func write<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
         precondition(TransactionScope.current == .none,
                      "Environment.write inside a read or write closure would deadlock: use the transaction you were given.")
         return try withoutActuallyEscaping(body) { escapable in
@@ -154,7 +196,7 @@ public final class Environment: Sendable {
     /// Runs `body` in the write transaction, suspending (not blocking a thread of Swift's
     /// cooperative pool) until its changes are durable. See ``write(_:)-(WriteTransaction)->R``.
     @discardableResult
-    public func write<R: Sendable>(_ body: @escaping @Sendable (WriteTransaction) throws -> R) async throws -> R {
+    package func write<R: Sendable>(_ body: @escaping @Sendable (WriteTransaction) throws -> R) async throws -> R {
         let box = OutcomeBox<R>()
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
             let request = WriteRequest(
@@ -171,68 +213,123 @@ public final class Environment: Sendable {
         }
     }
 
-    private func submit(_ request: WriteRequest) throws(LarderError) {
-        precondition(!closed.load(ordering: .acquiring), "Environment.write after close()")
+    private func submit(_ request: WriteRequest) throws(StorageError) {
         guard let writer else {
-            throw LarderError(.permissionDenied, "The store at \(path) is open read-only.", failurePoint: .persist)
+            throw StorageError(.readOnly, "The store at \(path) is open read-only.", phase: .write)
         }
-        try writer.submit(request)
+        guard !closed.load(ordering: .acquiring), !handle.restartRequired else {
+            if !handle.restartRequired { reportRefusedClosed() }
+            throw handle.unusableError()
+        }
+        do {
+            try writer.submit(request)
+        } catch {
+            if error.kind == .closed { reportRefusedClosed() }
+            throw error
+        }
     }
+
+    private func reportRefusedClosed() {
+        guard let observer = options.observer, !refusedClosedReported.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        observer(.writeRefusedClosed)
+    }
+
+    /// Whether the calling thread may begin a transaction (it is not inside a read or write closure).
+    package var canBeginTransactionHere: Bool { TransactionScope.current == .none }
+
+    /// Write requests waiting for the writer (not counting the batch it is running).
+    package var queuedWriteCount: Int { writer?.queuedCount ?? 0 }
 
     // MARK: State
 
-    /// Map size, use and readers, as of now.
-    public func info() -> EnvironmentInfo {
-        var info = MDB_envinfo()
-        mdb_env_info(handle.env, &info)
-        var stat = MDB_stat()
-        mdb_env_stat(handle.env, &stat)
-        return EnvironmentInfo(
-            path: path,
-            mapSizeBytes: info.me_mapsize,
-            mapSizeBytesMax: handle.limits.mapSizeBytesMax,
-            mapUsedBytes: (info.me_last_pgno + 1) * Int(stat.ms_psize),
-            pageSizeBytes: Int(stat.ms_psize),
-            readersUsed: Int(info.me_numreaders),
-            readersMax: Int(info.me_maxreaders),
-            lastTransactionID: info.me_last_txnid,
-            keySizeBytesMax: handle.keySizeBytesMax,
-            readOnly: options.readOnly,
-            durability: options.durability,
-            breaker: writer?.breakerState ?? .closed
-        )
+    /// Map size, use and readers, as of now. Safe at any time, from any thread, also while
+    /// another process writes, and after ``close()`` (then ``EnvironmentInfo/isOpen`` is false
+    /// and the sizes are zero).
+    package func info() -> Info {
+        handle.withMap { () -> Info in
+            var info = MDB_envinfo()
+            var stat = MDB_stat()
+            var readers = 0
+            let open = !handle.isClosed
+            if open {
+                mdb_env_info(handle.env, &info)
+                mdb_env_stat(handle.env, &stat)
+                readers = handle.currentReaderCount()
+            }
+            return Info(
+                path: path,
+                mapSizeBytes: info.me_mapsize,
+                mapSizeBytesMax: handle.limits.mapSizeBytesMax,
+                mapUsedBytes: open ? (info.me_last_pgno + 1) * Int(stat.ms_psize) : 0,
+                pageSizeBytes: Int(stat.ms_psize),
+                readersUsed: readers,
+                readersMax: open ? Int(info.me_maxreaders) : handle.limits.readersMax,
+                lastTransactionID: info.me_last_txnid,
+                keySizeBytesMax: handle.keySizeBytesMax,
+                readOnly: options.readOnly,
+                durability: options.durability,
+                breaker: writer?.breakerState ?? .closed,
+                isOpen: open,
+                restartRequired: handle.restartRequired
+            )
+        }
     }
 
     /// What the writer has done since open (zeros when read-only).
-    public var writerStatistics: WriterStatistics { writer?.statistics ?? WriterStatistics() }
+    package var writerStatistics: WriterStatistics { writer?.statistics ?? WriterStatistics() }
 
     /// A compacting (or plain) copy of the environment into directory `destination`, taken while
     /// writers run. Wraps `mdb_env_copy2`. The destination must not hold a store yet.
-    public func copy(to destination: String, compact: Bool = true) throws(LarderError) {
+    ///
+    /// - throws: ``StorageError/Kind/invalidArgument`` for a destination that holds a store;
+    ///   ``StorageError/Kind/exhausted`` when the destination's disk is full;
+    ///   ``StorageError/Kind/closed`` after close; ``StorageError/Kind/failed`` when LMDB fails
+    ///   to copy.
+    package func copy(to destination: String, compact: Bool = true) throws(StorageError) {
         try EnvironmentCopy.prepare(destination)
-        let rc = mdb_env_copy2(handle.env, destination, compact ? UInt32(MDB_CP_COMPACT) : 0)
-        try check(rc, "mdb_env_copy2")
+        for attempt in 1...2 {
+            let rc = handle.withMap { () -> Int32 in
+                guard !handle.isClosed else { return MDB_SUCCESS }
+                return mdb_env_copy2(handle.env, destination, compact ? UInt32(MDB_CP_COMPACT) : 0)
+            }
+            guard !handle.isClosed else { throw handle.unusableError() }
+            // `prepare` made sure no store was there: a failed copy leaves no partial one.
+            if rc != MDB_SUCCESS { unlink(destination + "/data.mdb") }
+            if rc == MDB_MAP_RESIZED && attempt == 1 && TransactionScope.current == .none {
+                // Another process grew the map since this one opened: adopt its size, copy again.
+                let adopted = handle.adoptMapSize()
+                guard adopted == MDB_SUCCESS else { throw handle.failure(adopted, "mdb_env_set_mapsize") }
+                continue
+            }
+            guard rc == MDB_SUCCESS else { throw handle.failure(rc, "mdb_env_copy2").diskFullAware(path: destination).at(.copy) }
+            return
+        }
     }
 }
 
-/// A snapshot of an environment's size and use.
-public struct EnvironmentInfo: Sendable, Hashable {
-    public let path: String
-    public let mapSizeBytes: Int
-    public let mapSizeBytesMax: Int
-    /// Bytes of the map in use (up to the last used page).
-    public let mapUsedBytes: Int
-    public let pageSizeBytes: Int
-    public let readersUsed: Int
-    public let readersMax: Int
-    public let lastTransactionID: Int
-    public let keySizeBytesMax: Int
-    public let readOnly: Bool
-    public let durability: Durability
-    public let breaker: BreakerState
-
-    /// Use of the maximum map, 0...1.
-    public var mapUseFraction: Double { Double(mapUsedBytes) / Double(mapSizeBytesMax) }
+extension Environment {
+    /// A snapshot of an environment's size and use.
+    package struct Info: Sendable, Hashable {
+        package let path: String
+        package let mapSizeBytes: Int
+        /// This process's own maximum (``Limits/mapSizeBytesMax``).
+        package let mapSizeBytesMax: Int
+        /// Bytes of the map in use (up to the last used page).
+        package let mapUsedBytes: Int
+        package let pageSizeBytes: Int
+        package let readersUsed: Int
+        package let readersMax: Int
+        package let lastTransactionID: Int
+        package let keySizeBytesMax: Int
+        package let readOnly: Bool
+        package let durability: Durability
+        package let breaker: BreakerState
+        /// False once the environment was closed.
+        package let isOpen: Bool
+        /// True once LMDB reported a fatal error (MDB_PANIC): reads and writes fail until the
+        /// environment is closed and opened again.
+        package let restartRequired: Bool
+    }
 }
 
 /// Holds a closure's outcome until its caller takes it.
@@ -263,23 +360,20 @@ final class OutcomeBox<R>: @unchecked Sendable {
 extension Environment {
     /// Test-only: writes raw bytes into a table, bypassing every rule above the storage core.
     /// Used to corrupt a copy of a store and prove that verify notices.
-    @_spi(Testing)
-    public func rawPut(table name: String, key: [UInt8], value: [UInt8]) throws {
-        guard let dbi = handle.tables[name] else { throw LarderError(.notFound, "no table \(name)") }
+    package func rawPut(table name: String, key: [UInt8], value: [UInt8]) throws {
+        guard let dbi = handle.tables[name] else { throw StorageError(.notFound, "no table \(name)", phase: .write) }
         try write { txn in _ = try txn.putRaw(dbi, key: key, value: value, mode: .upsert, tableName: name) }
     }
 
     /// Test-only: deletes a raw key from a table.
-    @_spi(Testing)
-    public func rawDelete(table name: String, key: [UInt8]) throws {
-        guard let dbi = handle.tables[name] else { throw LarderError(.notFound, "no table \(name)") }
+    package func rawDelete(table name: String, key: [UInt8]) throws {
+        guard let dbi = handle.tables[name] else { throw StorageError(.notFound, "no table \(name)", phase: .write) }
         try write { txn in _ = try txn.deleteRaw(dbi, key: key, tableName: name) }
     }
 
     /// Test-only: reads raw bytes from a table.
-    @_spi(Testing)
-    public func rawGet(table name: String, key: [UInt8]) throws -> [UInt8]? {
-        guard let dbi = handle.tables[name] else { throw LarderError(.notFound, "no table \(name)") }
+    package func rawGet(table name: String, key: [UInt8]) throws -> [UInt8]? {
+        guard let dbi = handle.tables[name] else { throw StorageError(.notFound, "no table \(name)", phase: .read) }
         return try read { txn in try txn.getRaw(dbi, key: key, tableName: name) }
     }
 }

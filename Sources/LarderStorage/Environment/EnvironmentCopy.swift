@@ -3,9 +3,9 @@ import Foundation
 enum EnvironmentCopy {
     /// Makes sure `destination` is an empty directory (creating it when missing), so a copy never
     /// overwrites a store.
-    static func prepare(_ destination: String) throws(LarderError) {
+    static func prepare(_ destination: String) throws(StorageError) {
         guard !destination.isEmpty else {
-            throw LarderError(.validationFailed, "The copy destination is empty.")
+            throw StorageError(.invalidArgument, "The copy destination is empty.", phase: .copy)
         }
         let files = FileManager.default
         var isDirectory: ObjCBool = false
@@ -13,16 +13,15 @@ enum EnvironmentCopy {
             do {
                 try files.createDirectory(atPath: destination, withIntermediateDirectories: true)
             } catch {
-                throw LarderError(.persistenceError, "Cannot create \(destination): \(error.localizedDescription)",
-                                  failurePoint: .persist)
+                throw StorageError(.failed, "Cannot create \(destination): \(error.localizedDescription)", phase: .copy)
             }
             return
         }
         guard isDirectory.boolValue else {
-            throw LarderError(.validationFailed, "\(destination) exists and is not a directory.")
+            throw StorageError(.invalidArgument, "\(destination) exists and is not a directory.", phase: .copy)
         }
         guard !files.fileExists(atPath: destination + "/data.mdb") else {
-            throw LarderError(.validationFailed, "\(destination) already holds a store; choose an empty directory.")
+            throw StorageError(.invalidArgument, "\(destination) already holds a store; choose an empty directory.", phase: .copy)
         }
     }
 }

@@ -1,67 +1,81 @@
-/// The limits of one environment, validated when it opens. Every size has its unit last.
-///
-/// ```swift
-/// var limits = Limits()
-/// limits.mapSizeBytesInitial = 64 << 20
-/// limits.mapSizeBytesMax = 8 << 30
-/// ```
-public struct Limits: Sendable, Hashable {
-    /// The map size at open. The map grows by doubling when a write needs more room.
-    public var mapSizeBytesInitial: Int = 16 << 20
-    /// The map never grows beyond this; at this size writes fail with STORAGE_UNAVAILABLE.
-    public var mapSizeBytesMax: Int = 8 << 30
-    /// Concurrent read transactions across every process that opens the store.
-    public var readersMax: Int = 126
-    /// Named tables in the environment.
-    public var tablesMax: Int = 32
-    /// The largest value Larder writes. Larger values are VALIDATION_FAILED.
-    public var valueSizeBytesMax: Int = 4 << 20
-    /// Write requests the writer takes into one LMDB transaction (group commit).
-    public var writeBatchCountMax: Int = 64
-    /// Write requests that may wait for the writer before new ones are refused.
-    public var writeQueueDepthMax: Int = 4_096
+extension Environment {
+    /// The limits of one environment, validated when it opens. Every size has its unit last.
+    ///
+    /// ```swift
+    /// var limits = Environment.Limits()
+    /// limits.mapSizeBytesMax = 8 << 30
+    /// limits.readersMax = 126
+    /// ```
+    package struct Limits: Sendable, Hashable {
+        /// The size of the map, opened in full from the start (it costs address space, not disk).
+        /// The data file can grow to this size; then writes fail with ``StorageError/Kind/exhausted``.
+        package var mapSizeBytesMax: Int = 8 << 30
+        /// Concurrent read transactions across every process that opens the environment.
+        package var readersMax: Int = 126
+        /// Named tables in the environment.
+        package var tablesMax: Int = 32
+        /// The largest value a put accepts; larger values are ``StorageError/Kind/invalidArgument``.
+        package var valueSizeBytesMax: Int = 4 << 20
+        /// Write requests the writer takes into one LMDB transaction (group commit).
+        package var writeBatchCountMax: Int = 64
+        /// Write requests that may wait for the writer before new ones are refused.
+        package var writeQueueDepthMax: Int = 4_096
 
-    public init() {}
+        package init() {}
 
-    /// The smallest map accepted: a few pages per table plus LMDB's meta pages.
-    public static let mapSizeBytesFloor = 64 << 10
-    /// The largest map accepted (1 TiB).
-    public static let mapSizeBytesCeiling = 1 << 40
+        /// The smallest map accepted: a few pages per table plus LMDB's meta pages.
+        package static let mapSizeBytesFloor = 64 << 10
+        /// The largest map accepted (1 TiB).
+        package static let mapSizeBytesCeiling = 1 << 40
 
-    /// Throws VALIDATION_FAILED naming the first limit out of range.
-    public func validate() throws(LarderError) {
-        func fail(_ message: String) -> LarderError {
-            LarderError(.validationFailed, "Invalid limits: \(message).", failurePoint: .open)
-        }
-        guard mapSizeBytesInitial >= Self.mapSizeBytesFloor else {
-            throw fail("mapSizeBytesInitial \(mapSizeBytesInitial) is below \(Self.mapSizeBytesFloor)")
-        }
-        guard mapSizeBytesMax >= mapSizeBytesInitial else {
-            throw fail("mapSizeBytesMax \(mapSizeBytesMax) is below mapSizeBytesInitial \(mapSizeBytesInitial)")
-        }
-        guard mapSizeBytesMax <= Self.mapSizeBytesCeiling else {
-            throw fail("mapSizeBytesMax \(mapSizeBytesMax) is above \(Self.mapSizeBytesCeiling)")
-        }
-        guard (1...32_767).contains(readersMax) else { throw fail("readersMax \(readersMax) is not in 1...32767") }
-        guard (1...1_024).contains(tablesMax) else { throw fail("tablesMax \(tablesMax) is not in 1...1024") }
-        guard (1...(1 << 30)).contains(valueSizeBytesMax) else {
-            throw fail("valueSizeBytesMax \(valueSizeBytesMax) is not in 1...\(1 << 30)")
-        }
-        guard (1...4_096).contains(writeBatchCountMax) else {
-            throw fail("writeBatchCountMax \(writeBatchCountMax) is not in 1...4096")
-        }
-        guard (1...1_000_000).contains(writeQueueDepthMax) else {
-            throw fail("writeQueueDepthMax \(writeQueueDepthMax) is not in 1...1000000")
+        /// Throws ``StorageError/Kind/invalidArgument`` naming the first limit out of range.
+        package func validate() throws(StorageError) {
+            func fail(_ message: String) -> StorageError {
+                StorageError(.invalidArgument, "Invalid limits: \(message).", phase: .open)
+            }
+            guard mapSizeBytesMax >= Self.mapSizeBytesFloor else {
+                throw fail("mapSizeBytesMax \(mapSizeBytesMax) is below \(Self.mapSizeBytesFloor)")
+            }
+            guard mapSizeBytesMax <= Self.mapSizeBytesCeiling else {
+                throw fail("mapSizeBytesMax \(mapSizeBytesMax) is above \(Self.mapSizeBytesCeiling)")
+            }
+            guard (1...32_767).contains(readersMax) else { throw fail("readersMax \(readersMax) is not in 1...32767") }
+            guard (1...1_024).contains(tablesMax) else { throw fail("tablesMax \(tablesMax) is not in 1...1024") }
+            guard (1...(1 << 30)).contains(valueSizeBytesMax) else {
+                throw fail("valueSizeBytesMax \(valueSizeBytesMax) is not in 1...\(1 << 30)")
+            }
+            guard (1...4_096).contains(writeBatchCountMax) else {
+                throw fail("writeBatchCountMax \(writeBatchCountMax) is not in 1...4096")
+            }
+            guard (1...1_000_000).contains(writeQueueDepthMax) else {
+                throw fail("writeQueueDepthMax \(writeQueueDepthMax) is not in 1...1000000")
+            }
         }
     }
-}
 
-/// How a commit reaches the disk.
-public enum Durability: String, Sendable, Hashable, CaseIterable {
-    /// Every commit is on disk (flushed) before it returns. The default.
-    case durable
-    /// `MDB_NOSYNC`: commits return before the data is flushed. A power loss or kernel crash can
-    /// lose the last commits (LMDB keeps the file consistent, but recent commits may be gone).
-    /// For benchmarks and bulk import only.
-    case fastUnsafe
+    /// How a commit reaches the disk.
+    package enum Durability: String, Sendable, Hashable, CaseIterable {
+        /// Every commit is on disk (flushed) before it returns.
+        case durable
+        /// `MDB_NOSYNC`: commits return before the data is flushed; a power loss or kernel crash
+        /// can lose the last commits (LMDB keeps the file consistent).
+        case fastUnsafe
+    }
+
+    /// The write breaker: after `failuresToOpen` consecutive storage failures, writes fail fast
+    /// with ``StorageError/Kind/paused``; every `probeIntervalSeconds` one batch is let through
+    /// as a probe, and the first success closes the breaker.
+    package struct BreakerPolicy: Sendable, Hashable {
+        package var failuresToOpen: Int = 5
+        package var probeIntervalSeconds: Double = 30
+        package init(failuresToOpen: Int = 5, probeIntervalSeconds: Double = 30) {
+            self.failuresToOpen = failuresToOpen
+            self.probeIntervalSeconds = probeIntervalSeconds
+        }
+    }
+
+    /// The state of the write breaker.
+    package enum BreakerState: String, Sendable, Hashable {
+        case closed, open
+    }
 }

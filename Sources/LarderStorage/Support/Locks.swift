@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// A mutex with a condition variable: the primitive under the resize gate and the writer queue.
+/// A mutex with a condition variable: the primitive under the map gate and the writer queue.
 /// One owner; destroyed in `deinit` (nothing can be waiting then, since waiters hold a reference).
 final class Condition: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -35,14 +35,16 @@ final class Condition: @unchecked Sendable {
     }
 }
 
-/// Transactions (shared) versus changing the map size (exclusive).
+/// Everything that touches the map (shared) versus adopting a new map size (exclusive).
 ///
-/// LMDB requires that no transaction of this process is active while `mdb_env_set_mapsize` runs,
-/// because the map may move. Every transaction holds the gate shared; growing the map (by the
-/// writer) or adopting a size grown by another process holds it exclusive. An exclusive request
-/// blocks new shared entries so that a stream of readers cannot starve it; resizes are rare and
-/// brief, so readers are effectively never blocked.
-final class ResizeGate: @unchecked Sendable {
+/// Larder opens the map at its maximum and never resizes it itself. Only when another process,
+/// opened with a larger maximum, has written beyond this process's map does LMDB answer
+/// `MDB_MAP_RESIZED`, and this process must adopt the new size with `mdb_env_set_mapsize`, which
+/// LMDB allows only while no transaction of the process is active, because the map may move.
+/// So every transaction, `mdb_env_info`, `mdb_env_stat` and `mdb_env_copy2` holds the gate
+/// shared, and adopting holds it exclusive. An exclusive request blocks new shared entries so
+/// that a stream of readers cannot starve it; adoptions are rare and brief.
+final class MapGate: @unchecked Sendable {
     private let condition = Condition()
     private var sharedCount = 0
     private var exclusiveWaiting = 0
@@ -57,7 +59,7 @@ final class ResizeGate: @unchecked Sendable {
 
     func leaveShared() {
         condition.lock()
-        precondition(sharedCount > 0, "ResizeGate: leaveShared without enterShared")
+        precondition(sharedCount > 0, "MapGate: leaveShared without enterShared")
         sharedCount -= 1
         if sharedCount == 0 { condition.broadcast() }
         condition.unlock()
@@ -81,7 +83,7 @@ final class ResizeGate: @unchecked Sendable {
 }
 
 /// What the current thread is inside of, to turn re-entrant use (which would deadlock against
-/// the resize gate or the single writer) into a clear precondition failure.
+/// the map gate or the single writer) into a clear precondition failure.
 enum TransactionScope {
     case none, read, write
 

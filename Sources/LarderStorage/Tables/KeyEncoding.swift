@@ -11,66 +11,66 @@
 ///
 /// A conformer must guarantee, for all `a` and `b`: `a < b` exactly when `encode(a) < encode(b)`
 /// bytewise, and `decode(encode(a)) == a` consuming exactly the bytes written.
-public protocol OrderedKey: Sendable, Hashable {
+package protocol OrderedKey: Sendable, Hashable {
     /// Appends this key's encoding.
     func encodeKey(into writer: inout KeyWriter)
     /// Reads one key from the front of `reader`, consuming exactly its bytes.
-    static func decodeKey(from reader: inout KeyReader) throws(LarderError) -> Self
+    static func decodeKey(from reader: inout KeyReader) throws(StorageError) -> Self
 }
 
 extension OrderedKey {
     /// This key's full encoding.
-    public var encodedKey: [UInt8] {
+    package var encodedKey: [UInt8] {
         var writer = KeyWriter()
         encodeKey(into: &writer)
         return writer.bytes
     }
 
     /// Decodes a whole key, refusing trailing bytes.
-    public static func decodeKey(_ bytes: [UInt8]) throws(LarderError) -> Self {
+    package static func decodeKey(_ bytes: [UInt8]) throws(StorageError) -> Self {
         var reader = KeyReader(bytes)
         let key = try decodeKey(from: &reader)
-        guard reader.isAtEnd else { throw ByteReader.malformed("a key has \(reader.remaining) trailing bytes") }
+        guard reader.isAtEnd else { throw StorageError.malformed("a key has \(reader.remaining) trailing bytes") }
         return key
     }
 }
 
 /// Collects a key's bytes.
-public struct KeyWriter: Sendable {
-    public private(set) var bytes: [UInt8] = []
-    public init() { bytes.reserveCapacity(32) }
-    public mutating func append(_ byte: UInt8) { bytes.append(byte) }
-    public mutating func append(contentsOf other: some Sequence<UInt8>) { bytes.append(contentsOf: other) }
-    public mutating func appendBigEndian<I: FixedWidthInteger & UnsignedInteger>(_ value: I) {
+package struct KeyWriter: Sendable {
+    package private(set) var bytes: [UInt8] = []
+    package init() { bytes.reserveCapacity(32) }
+    package mutating func append(_ byte: UInt8) { bytes.append(byte) }
+    package mutating func append(contentsOf other: some Sequence<UInt8>) { bytes.append(contentsOf: other) }
+    package mutating func appendBigEndian<I: FixedWidthInteger & UnsignedInteger>(_ value: I) {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 }
 
 /// Reads keys back; bounds-checked.
-public struct KeyReader {
+package struct KeyReader {
     let bytes: [UInt8]
-    public private(set) var offset = 0
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
-    public var isAtEnd: Bool { offset == bytes.count }
-    public var remaining: Int { bytes.count - offset }
+    package private(set) var offset = 0
+    package init(_ bytes: [UInt8]) { self.bytes = bytes }
+    package var isAtEnd: Bool { offset == bytes.count }
+    package var remaining: Int { bytes.count - offset }
 
-    public mutating func readByte() throws(LarderError) -> UInt8 {
-        guard offset < bytes.count else { throw ByteReader.malformed("a key ended early") }
+    package mutating func readByte() throws(StorageError) -> UInt8 {
+        guard offset < bytes.count else { throw StorageError.malformed("a key ended early") }
         defer { offset += 1 }
         return bytes[offset]
     }
 
-    public mutating func readBigEndian<I: FixedWidthInteger & UnsignedInteger>(_: I.Type) throws(LarderError) -> I {
+    package mutating func readBigEndian<I: FixedWidthInteger & UnsignedInteger>(_: I.Type) throws(StorageError) -> I {
         let size = MemoryLayout<I>.size
-        guard remaining >= size else { throw ByteReader.malformed("a key ended early") }
+        guard remaining >= size else { throw StorageError.malformed("a key ended early") }
         var value: I = 0
         for index in offset..<(offset + size) { value = (value << 8) | I(bytes[index]) }
         offset += size
         return value
     }
 
-    public mutating func readBytes(_ count: Int) throws(LarderError) -> [UInt8] {
-        guard remaining >= count else { throw ByteReader.malformed("a key ended early") }
+    package mutating func readBytes(_ count: Int) throws(StorageError) -> [UInt8] {
+        guard remaining >= count else { throw StorageError.malformed("a key ended early") }
         defer { offset += count }
         return Array(bytes[offset..<(offset + count)])
     }
@@ -79,30 +79,30 @@ public struct KeyReader {
 // MARK: Integers
 
 extension UInt64: OrderedKey {
-    public func encodeKey(into writer: inout KeyWriter) { writer.appendBigEndian(self) }
-    public static func decodeKey(from reader: inout KeyReader) throws(LarderError) -> UInt64 {
+    package func encodeKey(into writer: inout KeyWriter) { writer.appendBigEndian(self) }
+    package static func decodeKey(from reader: inout KeyReader) throws(StorageError) -> UInt64 {
         try reader.readBigEndian(UInt64.self)
     }
 }
 
 extension UInt32: OrderedKey {
-    public func encodeKey(into writer: inout KeyWriter) { writer.appendBigEndian(self) }
-    public static func decodeKey(from reader: inout KeyReader) throws(LarderError) -> UInt32 {
+    package func encodeKey(into writer: inout KeyWriter) { writer.appendBigEndian(self) }
+    package static func decodeKey(from reader: inout KeyReader) throws(StorageError) -> UInt32 {
         try reader.readBigEndian(UInt32.self)
     }
 }
 
 extension UInt8: OrderedKey {
-    public func encodeKey(into writer: inout KeyWriter) { writer.append(self) }
-    public static func decodeKey(from reader: inout KeyReader) throws(LarderError) -> UInt8 { try reader.readByte() }
+    package func encodeKey(into writer: inout KeyWriter) { writer.append(self) }
+    package static func decodeKey(from reader: inout KeyReader) throws(StorageError) -> UInt8 { try reader.readByte() }
 }
 
 extension Int64: OrderedKey {
     /// Flipping the sign bit maps Int64.min...Int64.max onto 0...UInt64.max in order.
-    public func encodeKey(into writer: inout KeyWriter) {
+    package func encodeKey(into writer: inout KeyWriter) {
         writer.appendBigEndian(UInt64(bitPattern: self) ^ (1 << 63))
     }
-    public static func decodeKey(from reader: inout KeyReader) throws(LarderError) -> Int64 {
+    package static func decodeKey(from reader: inout KeyReader) throws(StorageError) -> Int64 {
         Int64(bitPattern: try reader.readBigEndian(UInt64.self) ^ (1 << 63))
     }
 }
@@ -110,7 +110,7 @@ extension Int64: OrderedKey {
 // MARK: Strings
 
 extension String: OrderedKey {
-    public func encodeKey(into writer: inout KeyWriter) {
+    package func encodeKey(into writer: inout KeyWriter) {
         for byte in utf8 {
             writer.append(byte)
             if byte == 0 { writer.append(0xFF) }
@@ -119,7 +119,7 @@ extension String: OrderedKey {
         writer.append(0)
     }
 
-    public static func decodeKey(from reader: inout KeyReader) throws(LarderError) -> String {
+    package static func decodeKey(from reader: inout KeyReader) throws(StorageError) -> String {
         var raw: [UInt8] = []
         while true {
             let byte = try reader.readByte()
@@ -130,11 +130,11 @@ extension String: OrderedKey {
             switch try reader.readByte() {
             case 0:
                 guard let string = String(validating: raw, as: UTF8.self) else {
-                    throw ByteReader.malformed("a string key is not valid UTF-8")
+                    throw StorageError.malformed("a string key is not valid UTF-8")
                 }
                 return string
             case 0xFF: raw.append(0)
-            case let other: throw ByteReader.malformed("a string key has the escape 0x00 0x\(String(other, radix: 16))")
+            case let other: throw StorageError.malformed("a string key has the escape 0x00 0x\(String(other, radix: 16))")
             }
         }
     }
@@ -143,47 +143,50 @@ extension String: OrderedKey {
 // MARK: Fixed-width identifiers
 
 /// A 16-byte identifier (a UUID's bytes, a hash prefix): encoded as its raw bytes.
-public struct ID16: OrderedKey, Comparable, CustomStringConvertible {
-    public let bytes: [UInt8]
+package struct ID16: OrderedKey, Comparable, CustomStringConvertible {
+    package let bytes: [UInt8]
 
-    public init?(_ bytes: [UInt8]) {
+    package init?(_ bytes: [UInt8]) {
         guard bytes.count == 16 else { return nil }
         self.bytes = bytes
     }
 
-    public init(high: UInt64, low: UInt64) {
+    package init(high: UInt64, low: UInt64) {
         var writer = KeyWriter()
         writer.appendBigEndian(high)
         writer.appendBigEndian(low)
         bytes = writer.bytes
     }
 
-    public func encodeKey(into writer: inout KeyWriter) { writer.append(contentsOf: bytes) }
-    public static func decodeKey(from reader: inout KeyReader) throws(LarderError) -> ID16 {
+    package func encodeKey(into writer: inout KeyWriter) { writer.append(contentsOf: bytes) }
+    package static func decodeKey(from reader: inout KeyReader) throws(StorageError) -> ID16 {
         ID16(try reader.readBytes(16))!
     }
-    public static func < (lhs: ID16, rhs: ID16) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
-    public var description: String { bytes.hexString }
+    package static func < (lhs: ID16, rhs: ID16) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
+    package var description: String {
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0f)]] }, as: UTF8.self)
+    }
 }
 
 // MARK: Composite keys
 
 /// Two keys in one: sorts by the first, then by the second. Nest pairs for more parts.
-public struct KeyPair<First: OrderedKey, Second: OrderedKey>: OrderedKey {
-    public var first: First
-    public var second: Second
+package struct KeyPair<First: OrderedKey, Second: OrderedKey>: OrderedKey {
+    package var first: First
+    package var second: Second
 
-    public init(_ first: First, _ second: Second) {
+    package init(_ first: First, _ second: Second) {
         self.first = first
         self.second = second
     }
 
-    public func encodeKey(into writer: inout KeyWriter) {
+    package func encodeKey(into writer: inout KeyWriter) {
         first.encodeKey(into: &writer)
         second.encodeKey(into: &writer)
     }
 
-    public static func decodeKey(from reader: inout KeyReader) throws(LarderError) -> KeyPair {
+    package static func decodeKey(from reader: inout KeyReader) throws(StorageError) -> KeyPair {
         let first = try First.decodeKey(from: &reader)
         let second = try Second.decodeKey(from: &reader)
         return KeyPair(first, second)

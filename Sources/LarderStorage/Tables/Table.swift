@@ -5,8 +5,8 @@ internal import CLMDB
 /// Tables are declared when the environment opens (``Environment/open(at:options:tables:)``) and
 /// looked up by name with ``Environment/table(_:key:value:)``. A `Table` is only a typed name for
 /// the handle: it holds no data and can be copied and shared freely.
-public struct Table<Key: OrderedKey, Value: StoredValue>: Sendable, Hashable {
-    public let name: String
+package struct Table<Key: OrderedKey, Value: StoredValue>: Sendable, Hashable {
+    package let name: String
     let dbi: UInt32
 
     init(name: String, dbi: MDB_dbi) {
@@ -16,62 +16,62 @@ public struct Table<Key: OrderedKey, Value: StoredValue>: Sendable, Hashable {
 }
 
 /// One key and value read from a table; both are copies, independent of the transaction.
-public struct Entry<Key: OrderedKey, Value: StoredValue>: Sendable {
-    public let key: Key
-    public let value: Value
+package struct Entry<Key: OrderedKey, Value: StoredValue>: Sendable {
+    package let key: Key
+    package let value: Value
 
-    public init(key: Key, value: Value) {
+    package init(key: Key, value: Value) {
         self.key = key
         self.value = value
     }
 }
 
 /// Which way a range scan walks.
-public enum ScanDirection: String, Sendable, Hashable {
+package enum CursorDirection: String, Sendable, Hashable {
     case forward, backward
 }
 
 /// A range of encoded keys: `lower` inclusive, `upper` exclusive, either may be open.
-public struct KeyRange<Key: OrderedKey>: Sendable, Hashable {
-    public var lower: [UInt8]?
-    public var upper: [UInt8]?
+package struct KeyRange<Key: OrderedKey>: Sendable, Hashable {
+    package var lower: [UInt8]?
+    package var upper: [UInt8]?
 
-    public init(lowerBytes: [UInt8]?, upperBytes: [UInt8]?) {
+    package init(lowerBytes: [UInt8]?, upperBytes: [UInt8]?) {
         lower = lowerBytes
         upper = upperBytes
     }
 
     /// Every key.
-    public static var all: KeyRange { KeyRange(lowerBytes: nil, upperBytes: nil) }
+    package static var all: KeyRange { KeyRange(lowerBytes: nil, upperBytes: nil) }
 
     /// Keys at or after `key`.
-    public static func from(_ key: Key) -> KeyRange { KeyRange(lowerBytes: key.encodedKey, upperBytes: nil) }
+    package static func from(_ key: Key) -> KeyRange { KeyRange(lowerBytes: key.encodedKey, upperBytes: nil) }
 
     /// Keys strictly after `key`: where the next forward page starts.
-    public static func after(_ key: Key) -> KeyRange {
+    package static func after(_ key: Key) -> KeyRange {
         KeyRange(lowerBytes: key.encodedKey + [0], upperBytes: nil)
     }
 
     /// Keys strictly before `key`: where the next backward page starts.
-    public static func before(_ key: Key) -> KeyRange { KeyRange(lowerBytes: nil, upperBytes: key.encodedKey) }
+    package static func before(_ key: Key) -> KeyRange { KeyRange(lowerBytes: nil, upperBytes: key.encodedKey) }
 
     /// Keys in `lower ..< upper`.
-    public static func between(_ lower: Key, _ upper: Key) -> KeyRange {
+    package static func between(_ lower: Key, _ upper: Key) -> KeyRange {
         KeyRange(lowerBytes: lower.encodedKey, upperBytes: upper.encodedKey)
     }
 
     /// Keys in `lower ... upper`.
-    public static func between(_ lower: Key, through upper: Key) -> KeyRange {
+    package static func between(_ lower: Key, through upper: Key) -> KeyRange {
         KeyRange(lowerBytes: lower.encodedKey, upperBytes: upper.encodedKey + [0])
     }
 
     /// Keys whose encoding starts with `prefix`.
-    public static func prefix(bytes prefix: [UInt8]) -> KeyRange {
+    package static func prefix(bytes prefix: [UInt8]) -> KeyRange {
         KeyRange(lowerBytes: prefix, upperBytes: successor(ofPrefix: prefix))
     }
 
     /// The same range, narrowed so it also lies in `other`.
-    public func intersected(with other: KeyRange) -> KeyRange {
+    package func intersected(with other: KeyRange) -> KeyRange {
         var result = self
         if let lowerOther = other.lower, lower.map({ lowerOther.lexicographicallyPrecedes($0) == false }) ?? true {
             result.lower = lowerOther
@@ -83,7 +83,7 @@ public struct KeyRange<Key: OrderedKey>: Sendable, Hashable {
     }
 
     /// True when `encoded` lies in the range.
-    public func contains(encoded: [UInt8]) -> Bool {
+    package func contains(encoded: [UInt8]) -> Bool {
         if let lower, encoded.lexicographicallyPrecedes(lower) { return false }
         if let upper, !encoded.lexicographicallyPrecedes(upper) { return false }
         return true
@@ -106,17 +106,17 @@ public struct KeyRange<Key: OrderedKey>: Sendable, Hashable {
 
 extension KeyRange {
     /// Keys of a composite table whose first part is `first`.
-    public static func prefix<A: OrderedKey, B: OrderedKey>(_ first: A) -> KeyRange where Key == KeyPair<A, B> {
+    package static func prefix<A: OrderedKey, B: OrderedKey>(_ first: A) -> KeyRange where Key == KeyPair<A, B> {
         .prefix(bytes: first.encodedKey)
     }
 }
 
 /// Entry count and page use of one table.
-public struct TableStatistics: Sendable, Hashable {
-    public let name: String
-    public let entries: Int
-    public let depth: Int
-    public let branchPages: Int
-    public let leafPages: Int
-    public let overflowPages: Int
+package struct TableUsage: Sendable, Hashable {
+    package let name: String
+    package let entries: Int
+    package let depth: Int
+    package let branchPages: Int
+    package let leafPages: Int
+    package let overflowPages: Int
 }

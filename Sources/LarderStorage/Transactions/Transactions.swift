@@ -4,10 +4,14 @@ internal import CLMDB
 /// ``Environment/read(_:)``; never blocked by the writer; invalid once the closure returns.
 ///
 /// Every value read is copied out of the map, so nothing returned points into it.
-public class ReadTransaction {
+package class ReadTransaction {
     let handle: EnvironmentHandle
     let txn: OpaquePointer
     private var valid = true
+    /// The first LMDB failure in this transaction (write transactions only). LMDB refuses every
+    /// later call with MDB_BAD_TXN; Larder answers those with this failure, and the writer fails
+    /// the request with it, whatever the closure did with the error.
+    var brokenBy: StorageError?
 
     init(handle: EnvironmentHandle, txn: OpaquePointer) {
         self.handle = handle
@@ -25,28 +29,28 @@ public class ReadTransaction {
 
     /// The value stored under `key`, or nil.
     ///
-    /// - throws: VALIDATION_FAILED for a key LMDB cannot hold; PERSISTENCE_ERROR when the stored
-    ///   bytes do not decode.
-    public func get<K, V>(_ table: Table<K, V>, _ key: K) throws(LarderError) -> V? {
+    /// - throws: ``StorageError/Kind/invalidArgument`` for a key LMDB cannot hold;
+    ///   ``StorageError/Kind/damaged`` when the stored bytes do not decode.
+    package func get<K, V>(_ table: Table<K, V>, _ key: K) throws(StorageError) -> V? {
         guard let bytes = try getRaw(table.dbi, key: key.encodedKey, tableName: table.name) else { return nil }
         return try V.decodeValue(bytes)
     }
 
     /// Whether `key` is present.
-    public func contains<K, V>(_ table: Table<K, V>, _ key: K) throws(LarderError) -> Bool {
+    package func contains<K, V>(_ table: Table<K, V>, _ key: K) throws(StorageError) -> Bool {
         try getRaw(table.dbi, key: key.encodedKey, tableName: table.name) != nil
     }
 
-    func getRaw(_ dbi: MDB_dbi, key: [UInt8], tableName: String) throws(LarderError) -> [UInt8]? {
+    func getRaw(_ dbi: MDB_dbi, key: [UInt8], tableName: String) throws(StorageError) -> [UInt8]? {
         assertValid()
-        try handle.validateKey(key, table: tableName)
+        try handle.validateKey(key, table: tableName, phase: .read)
         var data = MDB_val()
         let rc: Int32 = key.withUnsafeBytes { raw in
             var mkey = MDB_val(mv_size: raw.count, mv_data: UnsafeMutableRawPointer(mutating: raw.baseAddress))
             return mdb_get(txn, dbi, &mkey, &data)
         }
         if rc == MDB_NOTFOUND { return nil }
-        try check(rc, "mdb_get")
+        try checkCall(rc, "mdb_get")
         return copy(data)
     }
 
@@ -57,14 +61,14 @@ public class ReadTransaction {
     /// ```swift
     /// let newest = try txn.scan(auditTable, in: .all, direction: .backward, limit: 10)
     /// ```
-    public func scan<K, V>(
-        _ table: Table<K, V>, in range: KeyRange<K> = .all, direction: ScanDirection = .forward, limit: Int
-    ) throws(LarderError) -> [Entry<K, V>] {
+    package func scan<K, V>(
+        _ table: Table<K, V>, in range: KeyRange<K> = .all, direction: CursorDirection = .forward, limit: Int
+    ) throws(StorageError) -> [Entry<K, V>] {
         precondition(limit >= 0, "scan limit must not be negative")
         var entries: [Entry<K, V>] = []
         entries.reserveCapacity(Swift.min(limit, 1_024))
         guard limit > 0 else { return entries }
-        try forEach(table, in: range, direction: direction) { (entry: Entry<K, V>) throws(LarderError) -> Bool in
+        try forEach(table, in: range, direction: direction) { (entry: Entry<K, V>) throws(StorageError) -> Bool in
             entries.append(entry)
             return entries.count < limit
         }
@@ -73,32 +77,32 @@ public class ReadTransaction {
 
     /// Calls `body` for each entry of `range` until it returns false. Streams: memory stays
     /// constant however large the range.
-    public func forEach<K, V>(
-        _ table: Table<K, V>, in range: KeyRange<K> = .all, direction: ScanDirection = .forward,
-        _ body: (Entry<K, V>) throws(LarderError) -> Bool
-    ) throws(LarderError) {
-        try forEachRaw(table.dbi, lower: range.lower, upper: range.upper, direction: direction) { key, value throws(LarderError) in
+    package func forEach<K, V>(
+        _ table: Table<K, V>, in range: KeyRange<K> = .all, direction: CursorDirection = .forward,
+        _ body: (Entry<K, V>) throws(StorageError) -> Bool
+    ) throws(StorageError) {
+        try forEachRaw(table.dbi, lower: range.lower, upper: range.upper, direction: direction) { key, value throws(StorageError) in
             try body(Entry(key: try K.decodeKey(key), value: try V.decodeValue(value)))
         }
     }
 
     /// The first (or last) entry of a table.
-    public func first<K, V>(_ table: Table<K, V>, in range: KeyRange<K> = .all) throws(LarderError) -> Entry<K, V>? {
+    package func first<K, V>(_ table: Table<K, V>, in range: KeyRange<K> = .all) throws(StorageError) -> Entry<K, V>? {
         try scan(table, in: range, direction: .forward, limit: 1).first
     }
 
-    public func last<K, V>(_ table: Table<K, V>, in range: KeyRange<K> = .all) throws(LarderError) -> Entry<K, V>? {
+    package func last<K, V>(_ table: Table<K, V>, in range: KeyRange<K> = .all) throws(StorageError) -> Entry<K, V>? {
         try scan(table, in: range, direction: .backward, limit: 1).first
     }
 
     /// Raw, undecoded walk over encoded keys; used by scans and by verification.
     func forEachRaw(
-        _ dbi: MDB_dbi, lower: [UInt8]?, upper: [UInt8]?, direction: ScanDirection,
-        _ body: ([UInt8], [UInt8]) throws(LarderError) -> Bool
-    ) throws(LarderError) {
+        _ dbi: MDB_dbi, lower: [UInt8]?, upper: [UInt8]?, direction: CursorDirection,
+        _ body: ([UInt8], [UInt8]) throws(StorageError) -> Bool
+    ) throws(StorageError) {
         assertValid()
         var cursor: OpaquePointer?
-        try check(mdb_cursor_open(txn, dbi, &cursor), "mdb_cursor_open")
+        try checkCall(mdb_cursor_open(txn, dbi, &cursor), "mdb_cursor_open")
         defer { mdb_cursor_close(cursor) }
         var key = MDB_val()
         var data = MDB_val()
@@ -135,32 +139,42 @@ public class ReadTransaction {
             guard try body(keyBytes, copy(data)) else { return }
             rc = position(direction == .forward ? MDB_NEXT : MDB_PREV)
         }
-        if rc != MDB_NOTFOUND { try check(rc, "mdb_cursor_get") }
+        if rc != MDB_NOTFOUND { try checkCall(rc, "mdb_cursor_get") }
     }
 
     // MARK: Statistics
 
     /// Entry count and pages of a table, as of this snapshot.
-    public func statistics<K, V>(_ table: Table<K, V>) throws(LarderError) -> TableStatistics {
+    package func statistics<K, V>(_ table: Table<K, V>) throws(StorageError) -> TableUsage {
         try statistics(dbi: table.dbi, name: table.name)
     }
 
     /// Statistics for every table the environment declared, by name.
-    public func allStatistics() throws(LarderError) -> [TableStatistics] {
-        var result: [TableStatistics] = []
+    package func allStatistics() throws(StorageError) -> [TableUsage] {
+        var result: [TableUsage] = []
         for (name, dbi) in handle.tables.sorted(by: { $0.key < $1.key }) {
             result.append(try statistics(dbi: dbi, name: name))
         }
         return result
     }
 
-    func statistics(dbi: MDB_dbi, name: String) throws(LarderError) -> TableStatistics {
+    func statistics(dbi: MDB_dbi, name: String) throws(StorageError) -> TableUsage {
         assertValid()
         var stat = MDB_stat()
-        try check(mdb_stat(txn, dbi, &stat), "mdb_stat")
-        return TableStatistics(name: name, entries: stat.ms_entries, depth: Int(stat.ms_depth),
+        try checkCall(mdb_stat(txn, dbi, &stat), "mdb_stat")
+        return TableUsage(name: name, entries: stat.ms_entries, depth: Int(stat.ms_depth),
                                branchPages: stat.ms_branch_pages, leafPages: stat.ms_leaf_pages,
                                overflowPages: stat.ms_overflow_pages)
+    }
+
+    /// Checks an LMDB call made in this transaction. A refusal because of an earlier failure
+    /// (MDB_BAD_TXN) is reported as that earlier failure; a write transaction remembers its first.
+    func checkCall(_ rc: Int32, _ operation: StaticString) throws(StorageError) {
+        guard rc != MDB_SUCCESS else { return }
+        if rc == MDB_BAD_TXN, let brokenBy { throw brokenBy.causing(operation) }
+        let error = handle.failure(rc, operation)
+        if self is WriteTransaction, brokenBy == nil { brokenBy = error }
+        throw error
     }
 
     private func copy(_ val: MDB_val) -> [UInt8] {
@@ -172,20 +186,15 @@ public class ReadTransaction {
 /// The one write transaction of the environment, handed to the closure of
 /// ``Environment/write(_:)``. Reads see this transaction's own writes.
 ///
-/// If the closure throws, nothing it wrote is kept. When the map fills up, the writer grows it and
-/// runs the closure again from the start, so a closure must have no effects outside the
-/// transaction.
-public final class WriteTransaction: ReadTransaction {
+/// If the closure throws, nothing it wrote is kept. Once LMDB has failed a call in the
+/// transaction (map or disk full, an I/O error), the write fails with that error even if the
+/// closure caught it and went on: a transaction that saw a storage failure never commits.
+package final class WriteTransaction: ReadTransaction {
     /// How many puts and deletes this transaction made (including failed attempts).
-    public private(set) var mutationCount = 0
-    /// Set when a put hit MDB_MAP_FULL: the writer grows the map and retries, whatever the
-    /// closure did with the error.
-    private(set) var hitMapFull = false
-    /// Set when LMDB failed a write: the transaction cannot commit, whatever the closure did.
-    private(set) var brokenBy: LarderError?
+    package private(set) var mutationCount = 0
 
     /// How a put treats an existing key.
-    public enum PutMode: Sendable {
+    package enum PutMode: Sendable {
         /// Insert or replace.
         case upsert
         /// Insert only; an existing key is left alone and `put` returns false.
@@ -199,33 +208,38 @@ public final class WriteTransaction: ReadTransaction {
     ///
     /// - returns: false when `mode` is ``PutMode/insertNew`` and the key exists, or ``PutMode/append``
     ///   and the key is not the greatest; true when written.
-    /// - throws: VALIDATION_FAILED for an empty, oversized key or an oversized value;
-    ///   STORAGE_UNAVAILABLE when the map is at its maximum.
+    /// - throws: ``StorageError/Kind/invalidArgument`` for an empty, oversized key or an oversized
+    ///   value (the transaction stays usable); ``StorageError/Kind/exhausted`` when the map is at
+    ///   its maximum or the disk is full, ``StorageError/Kind/failed`` for an I/O error or an
+    ///   LMDB limit (the transaction is then failed: the write fails with this error whatever the
+    ///   closure does next).
     @discardableResult
-    public func put<K, V>(_ table: Table<K, V>, _ key: K, _ value: V, mode: PutMode = .upsert) throws(LarderError) -> Bool {
+    package func put<K, V>(_ table: Table<K, V>, _ key: K, _ value: V, mode: PutMode = .upsert) throws(StorageError) -> Bool {
         try putRaw(table.dbi, key: key.encodedKey, value: value.encodeValue(), mode: mode, tableName: table.name)
     }
 
     /// Deletes `key`; returns whether it was there.
     @discardableResult
-    public func delete<K, V>(_ table: Table<K, V>, _ key: K) throws(LarderError) -> Bool {
+    package func delete<K, V>(_ table: Table<K, V>, _ key: K) throws(StorageError) -> Bool {
         try deleteRaw(table.dbi, key: key.encodedKey, tableName: table.name)
     }
 
-    func putRaw(_ dbi: MDB_dbi, key: [UInt8], value: [UInt8], mode: PutMode, tableName: String) throws(LarderError) -> Bool {
+    func putRaw(_ dbi: MDB_dbi, key: [UInt8], value: [UInt8], mode: PutMode, tableName: String) throws(StorageError) -> Bool {
         assertValid()
-        try handle.validateKey(key, table: tableName)
+        try handle.validateKey(key, table: tableName, phase: .write)
         guard value.count <= handle.limits.valueSizeBytesMax else {
-            throw LarderError(.validationFailed,
-                              "A value of \(value.count) bytes for table \(tableName) exceeds valueSizeBytesMax \(handle.limits.valueSizeBytesMax).")
+            throw StorageError(.invalidArgument,
+                               "A value of \(value.count) bytes for table \(tableName) exceeds valueSizeBytesMax \(handle.limits.valueSizeBytesMax).",
+                               phase: .write)
         }
+        if let brokenBy { throw brokenBy.causing("mdb_put") }
         mutationCount += 1
         let flags: UInt32 = switch mode {
         case .upsert: 0
         case .insertNew: UInt32(MDB_NOOVERWRITE)
         case .append: UInt32(MDB_APPEND)
         }
-        let rc: Int32 = key.withUnsafeBytes { rawKey in
+        let rc: Int32 = handle.faults?.fault(.put, table: tableName, key: key) ?? key.withUnsafeBytes { rawKey in
             value.withUnsafeBytes { rawValue in
                 var mkey = MDB_val(mv_size: rawKey.count, mv_data: UnsafeMutableRawPointer(mutating: rawKey.baseAddress))
                 var mdata = MDB_val(mv_size: rawValue.count, mv_data: UnsafeMutableRawPointer(mutating: rawValue.baseAddress))
@@ -233,37 +247,29 @@ public final class WriteTransaction: ReadTransaction {
             }
         }
         if rc == MDB_KEYEXIST, mode != .upsert { return false }
-        try noteFailure(rc, "mdb_put")
+        try checkCall(rc, "mdb_put")
         return true
     }
 
-    func deleteRaw(_ dbi: MDB_dbi, key: [UInt8], tableName: String) throws(LarderError) -> Bool {
+    func deleteRaw(_ dbi: MDB_dbi, key: [UInt8], tableName: String) throws(StorageError) -> Bool {
         assertValid()
-        try handle.validateKey(key, table: tableName)
+        try handle.validateKey(key, table: tableName, phase: .write)
+        if let brokenBy { throw brokenBy.causing("mdb_del") }
         mutationCount += 1
-        let rc: Int32 = key.withUnsafeBytes { rawKey in
+        let rc: Int32 = handle.faults?.fault(.delete, table: tableName, key: key) ?? key.withUnsafeBytes { rawKey in
             var mkey = MDB_val(mv_size: rawKey.count, mv_data: UnsafeMutableRawPointer(mutating: rawKey.baseAddress))
             return mdb_del(txn, dbi, &mkey, nil)
         }
         if rc == MDB_NOTFOUND { return false }
-        try noteFailure(rc, "mdb_del")
+        try checkCall(rc, "mdb_del")
         return true
-    }
-
-    private func noteFailure(_ rc: Int32, _ operation: StaticString) throws(LarderError) {
-        guard rc != MDB_SUCCESS else { return }
-        if rc == MDB_MAP_FULL { hitMapFull = true }
-        let error = lmdbFailure(rc, operation)
-        if brokenBy == nil { brokenBy = error }
-        throw error
     }
 }
 
 extension WriteTransaction {
     /// Test-only: writes raw bytes into a named table inside this transaction.
-    @_spi(Testing)
-    public func rawPut(tableNamed name: String, key: [UInt8], value: [UInt8]) throws(LarderError) {
-        guard let dbi = handle.tables[name] else { throw LarderError(.notFound, "no table \(name)") }
+    package func rawPut(tableNamed name: String, key: [UInt8], value: [UInt8]) throws(StorageError) {
+        guard let dbi = handle.tables[name] else { throw StorageError(.notFound, "no table \(name)", phase: .write) }
         _ = try putRaw(dbi, key: key, value: value, mode: .upsert, tableName: name)
     }
 }

@@ -5,14 +5,15 @@ import Foundation
 /// One queued write: the closure to run in a transaction, and how to answer its caller.
 final class WriteRequest: @unchecked Sendable {
     /// Runs the caller's closure; returns true when it succeeded (its writes should be kept).
-    /// Called on the writer thread only; may be called again after a map growth. Released before
-    /// the caller is answered: a synchronous caller's closure must not outlive its call.
+    /// Called on the writer thread only; called again only when its group-commit batch failed as
+    /// a whole and it is retried alone. Released before the caller is answered: a synchronous
+    /// caller's closure must not outlive its call.
     private var body: ((WriteTransaction) -> Bool)?
     /// Answers the caller once the outcome is durable (or failed). `nil` means: the closure's own
-    /// result stands; an error means the commit failed and replaces it.
-    private let finish: (LarderError?) -> Void
+    /// result stands; an error (a storage failure in its transaction, a failed commit) replaces it.
+    private let finish: (StorageError?) -> Void
 
-    init(run: @escaping (WriteTransaction) -> Bool, finish: @escaping (LarderError?) -> Void) {
+    init(run: @escaping (WriteTransaction) -> Bool, finish: @escaping (StorageError?) -> Void) {
         self.body = run
         self.finish = finish
     }
@@ -22,38 +23,26 @@ final class WriteRequest: @unchecked Sendable {
         return body(txn)
     }
 
-    func complete(_ error: LarderError?) {
+    func complete(_ error: StorageError?) {
         body = nil
         finish(error)
     }
 }
 
-/// The circuit breaker of DESIGN.md section 5: after `failuresToOpen` consecutive storage
-/// failures, writes fail fast with STORAGE_UNAVAILABLE; every `probeIntervalSeconds` one write
-/// is let through as a probe, and the first success closes the breaker.
-public struct BreakerPolicy: Sendable, Hashable {
-    public var failuresToOpen: Int = 5
-    public var probeIntervalSeconds: Double = 30
-    public init(failuresToOpen: Int = 5, probeIntervalSeconds: Double = 30) {
-        self.failuresToOpen = failuresToOpen
-        self.probeIntervalSeconds = probeIntervalSeconds
-    }
-}
-
-/// The state of the write breaker, for readiness checks and metrics.
-public enum BreakerState: String, Sendable, Hashable {
-    case closed, open
-}
-
 /// The single writer: a dedicated thread that takes queued write requests, runs them in one LMDB
 /// write transaction (each in a nested transaction when there are several, so one request's
 /// failure rolls back only itself), commits once, and only then answers every caller.
+///
+/// A request whose transaction saw an LMDB failure fails with that failure, even when its closure
+/// caught the error and returned normally. When the batch's transaction fails as a whole (its
+/// commit runs out of map or disk, an LMDB limit), the requests whose writes were lost run again
+/// one by one, each in its own transaction, so that only a request that does not fit fails.
 final class Writer: @unchecked Sendable {
     private let handle: EnvironmentHandle
-    private let breakerPolicy: BreakerPolicy
+    private let breakerPolicy: Environment.BreakerPolicy
+    private let observer: (@Sendable (StorageEvent) -> Void)?
     private let condition = Condition()
-    private var queue: [WriteRequest] = []
-    private var queueHead = 0
+    private var queue = WriteQueue<WriteRequest>()
     private var stopping = false
     private var thread: Thread?
     private let stopped = DispatchSemaphore(value: 0)
@@ -61,33 +50,42 @@ final class Writer: @unchecked Sendable {
     // Breaker and counters: touched on the writer thread, read under the condition's lock.
     private var consecutiveFailures = 0
     private var breakerOpenUntil: ContinuousClock.Instant?
-    private var stats = WriterStatistics()
+    /// Set while the batch running is the breaker's probe.
+    private var probing = false
+    /// Set once a full queue was reported, until it drains below its limit.
+    private var queueFullReported = false
+    private var stats = Environment.WriterStatistics()
 
-    init(handle: EnvironmentHandle, breakerPolicy: BreakerPolicy) {
+    init(handle: EnvironmentHandle, breakerPolicy: Environment.BreakerPolicy, observer: (@Sendable (StorageEvent) -> Void)?) {
         self.handle = handle
         self.breakerPolicy = breakerPolicy
+        self.observer = observer
         let thread = Thread { [self] in self.loop() }
         thread.name = "larder.writer"
         self.thread = thread
         thread.start()
     }
 
-    /// Queues a request. Throws STORAGE_UNAVAILABLE when the queue is at its depth limit or the
-    /// writer is stopping.
-    func submit(_ request: WriteRequest) throws(LarderError) {
+    /// Queues a request. Throws ``StorageError/Kind/exhausted`` when the queue is at its depth
+    /// limit, ``StorageError/Kind/closed`` when the writer is stopping.
+    func submit(_ request: WriteRequest) throws(StorageError) {
         condition.lock()
-        defer { condition.unlock() }
         guard !stopping else {
-            throw LarderError(.storageUnavailable, "The store is closing; the write was not started.",
-                              failurePoint: .persist, retryable: false)
+            condition.unlock()
+            throw StorageError(.closed, "The store is closing; the write was not started.", phase: .write)
         }
-        guard queue.count - queueHead < handle.limits.writeQueueDepthMax else {
-            throw LarderError(.storageUnavailable,
-                              "The write queue is full (\(handle.limits.writeQueueDepthMax) waiting); try again shortly.",
-                              failurePoint: .persist, retryAfterSeconds: 1)
+        let depth = handle.limits.writeQueueDepthMax
+        guard queue.count < depth else {
+            let report = !queueFullReported
+            queueFullReported = true
+            condition.unlock()
+            if report { observer?(.writeQueueFull(depth: depth)) }
+            throw StorageError(.exhausted, "The write queue is full (\(depth) waiting); try again shortly.",
+                               phase: .write, retryAfterSeconds: 1)
         }
         queue.append(request)
         condition.broadcast()
+        condition.unlock()
     }
 
     /// Finishes what is queued, then stops the thread and waits for it.
@@ -102,11 +100,14 @@ final class Writer: @unchecked Sendable {
         }
     }
 
-    var breakerState: BreakerState {
+    var breakerState: Environment.BreakerState {
         condition.withLock { breakerOpenUntil == nil ? .closed : .open }
     }
 
-    var statistics: WriterStatistics { condition.withLock { stats } }
+    var statistics: Environment.WriterStatistics { condition.withLock { stats } }
+
+    /// Requests waiting for the writer (not counting the batch it is running).
+    var queuedCount: Int { condition.withLock { queue.count } }
 
     // MARK: The writer thread
 
@@ -114,220 +115,243 @@ final class Writer: @unchecked Sendable {
         TransactionScope.set(.write)
         while true {
             condition.lock()
-            while queueHead == queue.count && !stopping { condition.wait() }
-            if queueHead == queue.count && stopping {
+            while queue.isEmpty && !stopping { condition.wait() }
+            if queue.isEmpty && stopping {
                 condition.unlock()
                 break
             }
-            let end = Swift.min(queue.count, queueHead + handle.limits.writeBatchCountMax)
-            let batch = Array(queue[queueHead..<end])
-            queueHead = end
-            if queueHead == queue.count {
-                queue.removeAll(keepingCapacity: true)
-                queueHead = 0
-            }
+            let batch = queue.removeFirst(upTo: handle.limits.writeBatchCountMax)
+            if queue.count < handle.limits.writeQueueDepthMax { queueFullReported = false }
             condition.unlock()
             execute(batch)
         }
         stopped.signal()
     }
 
+    /// What became of one request in one transaction.
+    private enum RequestResult {
+        /// Not run: the transaction failed before its turn.
+        case notRun
+        /// Its closure succeeded; its writes are in the transaction.
+        case kept
+        /// Its closure threw; it holds its own error and nothing of it is kept.
+        case threw
+        /// LMDB failed a call of its transaction: it fails with that error.
+        case broken(StorageError)
+    }
+
+    /// What became of one transaction.
+    private enum TransactionResult {
+        /// Durable on disk.
+        case committed([RequestResult])
+        /// No request had anything to keep; the transaction was aborted.
+        case nothingToCommit([RequestResult])
+        /// The transaction failed as a whole; nothing of it was written.
+        case failed(StorageError, [RequestResult])
+    }
+
     private func execute(_ batch: [WriteRequest]) {
-        if let refusal = breakerRefusal() {
+        if let refusal = refusal(requests: batch.count) {
             for request in batch { request.complete(refusal) }
             return
         }
         let started = ContinuousClock.now
-        let outcome = commit(batch)
-        let elapsed = ContinuousClock.now - started
-        recordOutcome(outcome, batchCount: batch.count, elapsed: elapsed)
-        for request in batch {
-            switch outcome {
-            case .committed, .abandoned:
-                // A request whose closure failed already holds its own error.
-                request.complete(nil)
-            case .failed(let error):
-                request.complete(error)
+        // What each caller is told: nil lets the closure's own outcome stand.
+        var answers = [StorageError?](repeating: nil, count: batch.count)
+        var events: [StorageEvent] = []
+        var commits = 0, requestsCommitted = 0, failedCommits = 0
+        var storageFailed = false
+
+        func settle(_ index: Int, _ result: RequestResult) {
+            switch result {
+            case .kept, .threw: answers[index] = nil
+            case .broken(let error):
+                answers[index] = error.rolledBack()
+                storageFailed = true
+            case .notRun: preconditionFailure("a request was left unanswered")
             }
         }
-    }
 
-    private enum BatchOutcome {
-        /// Durable on disk.
-        case committed
-        /// Every closure failed on its own; nothing to commit, the storage is fine.
-        case abandoned
-        /// The storage failed; nothing of the batch was written.
-        case failed(LarderError)
-    }
-
-    /// Runs and commits a batch, growing the map and retrying on MDB_MAP_FULL.
-    private func commit(_ batch: [WriteRequest]) -> BatchOutcome {
-        while true {
-            switch attempt(batch) {
-            case .done(let outcome):
-                return outcome
-            case .mapFull:
-                do {
-                    if try handle.growMap() { continue }
-                    return .failed(LarderError(
-                        .storageUnavailable,
-                        "The store's map is full at its configured maximum of \(handle.limits.mapSizeBytesMax) bytes; nothing was written.",
-                        failurePoint: .persist, transactionRolledBack: true))
-                } catch {
-                    return .failed(error.rolledBack())
+        switch run(batch) {
+        case .committed(let results):
+            commits += 1
+            var kept = 0
+            for (index, result) in results.enumerated() {
+                settle(index, result)
+                if case .kept = result { kept += 1 }
+            }
+            requestsCommitted += kept
+            events.append(.committed(requests: kept, duration: ContinuousClock.now - started))
+        case .nothingToCommit(let results):
+            for (index, result) in results.enumerated() { settle(index, result) }
+        case .failed(let error, let results):
+            failedCommits += 1
+            storageFailed = true
+            events.append(.commitFailed(error, requests: batch.count))
+            let retry = batch.count > 1 && !handle.restartRequired
+            for (index, result) in results.enumerated() {
+                switch result {
+                case .kept, .notRun:
+                    guard retry else {
+                        answers[index] = error.rolledBack()
+                        continue
+                    }
+                    // Its writes were lost with the batch (or it never ran): alone, it may fit.
+                    let aloneStarted = ContinuousClock.now
+                    switch run([batch[index]]) {
+                    case .committed:
+                        commits += 1
+                        requestsCommitted += 1
+                        answers[index] = nil
+                        events.append(.committed(requests: 1, duration: ContinuousClock.now - aloneStarted))
+                    case .nothingToCommit(let alone):
+                        settle(index, alone[0])
+                    case .failed(let aloneError, _):
+                        failedCommits += 1
+                        answers[index] = aloneError.rolledBack()
+                        events.append(.commitFailed(aloneError, requests: 1))
+                    }
+                case .threw, .broken:
+                    settle(index, result)
                 }
             }
         }
+        let elapsed = ContinuousClock.now - started
+        events += record(commits: commits, requestsCommitted: requestsCommitted, failedCommits: failedCommits,
+                         storageFailed: storageFailed, elapsed: elapsed)
+        // Before the callers are answered: a caller that saw its write commit finds it counted.
+        if let observer { for event in events { observer(event) } }
+        for (request, answer) in zip(batch, answers) { request.complete(answer) }
     }
 
-    private enum Attempt {
-        case done(BatchOutcome)
-        case mapFull
-    }
-
-    private func attempt(_ batch: [WriteRequest]) -> Attempt {
+    /// Runs the requests in one write transaction and commits it when any of them kept writes.
+    private func run(_ batch: [WriteRequest]) -> TransactionResult {
         handle.gate.enterShared()
         defer { handle.gate.leaveShared() }
+        var results = [RequestResult](repeating: .notRun, count: batch.count)
         let parent: OpaquePointer
         do {
-            parent = try handle.beginTransaction(parent: nil, readOnly: false)
+            parent = try handle.beginTransaction(readOnly: false)
         } catch {
-            return .done(.failed(error))
+            return .failed(error, results)
         }
-        var anySucceeded = false
         if batch.count == 1 {
             // A batch of one needs no nested transaction: the parent is the request's own.
-            let txn = WriteTransaction(handle: handle, txn: parent)
-            let ok = batch[0].run(txn)
-            txn.invalidate()
-            if txn.hitMapFull {
-                mdb_txn_abort(parent)
-                return .mapFull
-            }
-            anySucceeded = ok && txn.brokenBy == nil
+            results[0] = runRequest(batch[0], in: parent)
         } else {
-            for request in batch {
+            for (index, request) in batch.enumerated() {
                 var child: OpaquePointer?
                 let rc = mdb_txn_begin(handle.env, parent, 0, &child)
-                if rc == MDB_MAP_FULL {
-                    mdb_txn_abort(parent)
-                    return .mapFull
-                }
                 guard rc == MDB_SUCCESS, let child else {
                     mdb_txn_abort(parent)
-                    return .done(.failed(lmdbFailure(rc, "mdb_txn_begin(nested)")))
+                    return .failed(handle.failure(rc, "mdb_txn_begin(nested)"), results)
                 }
-                let txn = WriteTransaction(handle: handle, txn: child)
-                let ok = request.run(txn)
-                txn.invalidate()
-                if txn.hitMapFull {
+                results[index] = runRequest(request, in: child)
+                guard case .kept = results[index] else {
                     mdb_txn_abort(child)
+                    continue
+                }
+                let committed = handle.commit(child, nested: true)
+                guard committed == MDB_SUCCESS else {
                     mdb_txn_abort(parent)
-                    return .mapFull
-                }
-                if ok && txn.brokenBy == nil {
-                    let rc = mdb_txn_commit(child)
-                    if rc == MDB_MAP_FULL {
-                        mdb_txn_abort(parent)
-                        return .mapFull
-                    }
-                    if rc != MDB_SUCCESS {
-                        mdb_txn_abort(parent)
-                        return .done(.failed(lmdbFailure(rc, "mdb_txn_commit(nested)")))
-                    }
-                    anySucceeded = true
-                } else {
-                    mdb_txn_abort(child)
+                    return .failed(handle.failure(committed, "mdb_txn_commit(nested)"), results)
                 }
             }
         }
-        guard anySucceeded else {
+        guard results.contains(where: { if case .kept = $0 { true } else { false } }) else {
             mdb_txn_abort(parent)
-            return .done(.abandoned)
+            return .nothingToCommit(results)
         }
-        let rc = mdb_txn_commit(parent)
-        if rc == MDB_MAP_FULL { return .mapFull }
-        if rc != MDB_SUCCESS { return .done(.failed(lmdbFailure(rc, "mdb_txn_commit").rolledBack())) }
-        return .done(.committed)
+        let rc = handle.commit(parent, nested: false)
+        guard rc == MDB_SUCCESS else {
+            return .failed(handle.failure(rc, "mdb_txn_commit").diskFullAware(path: handle.path), results)
+        }
+        return .committed(results)
+    }
+
+    /// Runs one request's closure in `txn` (which stays open for the caller to commit or abort).
+    private func runRequest(_ request: WriteRequest, in txn: OpaquePointer) -> RequestResult {
+        let transaction = WriteTransaction(handle: handle, txn: txn)
+        let ok = request.run(transaction)
+        transaction.invalidate()
+        // A storage failure decides, even when the closure caught it (or threw another error).
+        if let broken = transaction.brokenBy { return .broken(broken.diskFullAware(path: handle.path)) }
+        return ok ? .kept : .threw
     }
 
     // MARK: Breaker
 
-    private func breakerRefusal() -> LarderError? {
-        condition.withLock {
-            guard let until = breakerOpenUntil else { return nil }
+    /// Why this batch of `requests` is refused without touching LMDB, if it is.
+    private func refusal(requests: Int) -> StorageError? {
+        if handle.restartRequired { return handle.unusableError() }
+        let (refusal, event) = condition.withLock { () -> (StorageError?, StorageEvent?) in
+            guard let until = breakerOpenUntil else { return (nil, nil) }
             let now = ContinuousClock.now
             if now >= until {
                 // Half-open: let this batch through as the probe.
-                return nil
+                probing = true
+                return (nil, .breakerProbe)
             }
             let seconds = Int((until - now).components.seconds) + 1
-            stats.breakerRefusals += 1
-            return LarderError(.storageUnavailable,
-                               "Writes are paused after \(consecutiveFailures) consecutive storage failures; the next probe is in \(seconds) s.",
-                               failurePoint: .persist, retryAfterSeconds: seconds)
+            stats.breakerRefusals += requests
+            return (StorageError(.paused,
+                                 "Writes are paused after \(consecutiveFailures) consecutive storage failures; the next probe is in \(seconds) s.",
+                                 phase: .write, retryAfterSeconds: seconds),
+                    .breakerRefused(requests: requests))
         }
+        if let event { observer?(event) }
+        return refusal
     }
 
-    private func recordOutcome(_ outcome: BatchOutcome, batchCount: Int, elapsed: Duration) {
-        condition.withLock {
-            switch outcome {
-            case .committed:
+    /// Counts one batch: a commit closes the breaker; a batch in which the storage failed and
+    /// nothing committed counts as one failure, however many requests it held. Returns the
+    /// breaker's change, if any, to report once the lock is released.
+    private func record(commits: Int, requestsCommitted: Int, failedCommits: Int, storageFailed: Bool,
+                        elapsed: Duration) -> [StorageEvent] {
+        condition.withLock { () -> [StorageEvent] in
+            let wasProbe = probing
+            probing = false
+            stats.failedCommits += failedCommits
+            if commits > 0 {
+                let wasOpen = breakerOpenUntil != nil
                 consecutiveFailures = 0
                 breakerOpenUntil = nil
-                stats.commits += 1
-                stats.requestsCommitted += batchCount
+                stats.commits += commits
+                stats.requestsCommitted += requestsCommitted
                 stats.commitLatencyTotal += elapsed
-                stats.commitLatencies.record(elapsed)
-            case .abandoned:
-                break
-            case .failed(let error):
-                stats.failedCommits += 1
-                guard error.code == .storageUnavailable || error.code == .persistenceError else { return }
+                return wasOpen ? [.breakerClosed] : []
+            } else if storageFailed {
                 consecutiveFailures += 1
                 if consecutiveFailures >= breakerPolicy.failuresToOpen {
+                    let reopened = breakerOpenUntil != nil
                     breakerOpenUntil = ContinuousClock.now + .milliseconds(Int64(breakerPolicy.probeIntervalSeconds * 1_000))
+                    // Report the opening, and each failed probe; not every failure past the threshold
+                    // while no probe ran (there are none: the breaker refuses those batches).
+                    if !reopened || wasProbe {
+                        return [.breakerOpened(consecutiveFailures: consecutiveFailures,
+                                               probeAfterSeconds: breakerPolicy.probeIntervalSeconds, reopened: reopened)]
+                    }
                 }
             }
+            return []
         }
     }
 }
 
-/// What the writer has done since the environment opened.
-public struct WriterStatistics: Sendable, Hashable {
-    /// LMDB transactions committed.
-    public var commits = 0
-    /// Write requests in those transactions (greater than `commits` when group commit batches).
-    public var requestsCommitted = 0
-    /// Batches whose commit failed.
-    public var failedCommits = 0
-    /// Writes refused while the breaker was open.
-    public var breakerRefusals = 0
-    /// Time spent running and committing batches.
-    public var commitLatencyTotal: Duration = .zero
-    /// Commit latencies by bucket.
-    public var commitLatencies = LatencyHistogram()
+extension Environment {
+    /// What the writer has done since the environment opened.
+    package struct WriterStatistics: Sendable, Hashable {
+        /// LMDB transactions committed.
+        package var commits = 0
+        /// Write requests in those transactions (greater than `commits` when group commit batches).
+        package var requestsCommitted = 0
+        /// Transactions whose commit failed.
+        package var failedCommits = 0
+        /// Writes refused while the breaker was open.
+        package var breakerRefusals = 0
+        /// Time spent running and committing batches.
+        package var commitLatencyTotal: Duration = .zero
 
-    public init() {}
-}
-
-/// A fixed-bucket latency histogram (Prometheus style: cumulative upper bounds in seconds).
-public struct LatencyHistogram: Sendable, Hashable {
-    /// Upper bounds in seconds.
-    public static let boundsSeconds: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
-    /// Count per bucket (non-cumulative); the last entry counts values above every bound.
-    public private(set) var counts = [Int](repeating: 0, count: LatencyHistogram.boundsSeconds.count + 1)
-    public private(set) var count = 0
-    public private(set) var sumSeconds = 0.0
-
-    public init() {}
-
-    public mutating func record(_ duration: Duration) {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        let index = Self.boundsSeconds.firstIndex { seconds <= $0 } ?? Self.boundsSeconds.count
-        counts[index] += 1
-        count += 1
-        sumSeconds += seconds
+        package init() {}
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-@_spi(Testing) @testable import LarderFleet
+@testable import LarderFleet
 import Larder
 import LarderCLI
 import LarderTesting

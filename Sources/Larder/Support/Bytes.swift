@@ -1,32 +1,33 @@
 /// Appends big-endian, length-prefixed fields to a byte array. Every multi-byte integer Larder
-/// writes goes through here, so byte order is decided in exactly one place.
-public struct ByteWriter: Sendable {
-    public private(set) var bytes: [UInt8]
+/// writes into a record goes through here, so byte order is decided in exactly one place
+/// (docs/FORMAT.md describes each record).
+package struct ByteWriter: Sendable {
+    package private(set) var bytes: [UInt8]
 
-    public init(capacity: Int = 64) {
+    package init(capacity: Int = 64) {
         bytes = []
         bytes.reserveCapacity(capacity)
     }
 
-    public mutating func write(_ value: UInt8) { bytes.append(value) }
+    package mutating func write(_ value: UInt8) { bytes.append(value) }
 
-    public mutating func write<I: FixedWidthInteger & UnsignedInteger>(_ value: I) {
+    package mutating func write<I: FixedWidthInteger & UnsignedInteger>(_ value: I) {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
-    public mutating func write(_ value: Int64) { write(UInt64(bitPattern: value)) }
+    package mutating func write(_ value: Int64) { write(UInt64(bitPattern: value)) }
 
-    public mutating func write(raw: some Sequence<UInt8>) { bytes.append(contentsOf: raw) }
+    package mutating func write(raw: some Sequence<UInt8>) { bytes.append(contentsOf: raw) }
 
     /// A UTF-8 string behind a big-endian UInt32 byte count.
-    public mutating func write(string: String) {
+    package mutating func write(string: String) {
         let utf8 = Array(string.utf8)
         write(UInt32(utf8.count))
         bytes.append(contentsOf: utf8)
     }
 
     /// An optional string: 0x00 when absent, 0x01 followed by the string when present.
-    public mutating func write(optional string: String?) {
+    package mutating func write(optional string: String?) {
         if let string {
             write(UInt8(1))
             write(string: string)
@@ -36,7 +37,7 @@ public struct ByteWriter: Sendable {
     }
 
     /// Bytes behind a big-endian UInt32 byte count.
-    public mutating func write(blob: [UInt8]) {
+    package mutating func write(blob: [UInt8]) {
         write(UInt32(blob.count))
         bytes.append(contentsOf: blob)
     }
@@ -44,22 +45,22 @@ public struct ByteWriter: Sendable {
 
 /// Reads what ``ByteWriter`` wrote. Every read is bounds-checked and throws on truncated or
 /// malformed input, so a damaged record is an error, never a crash.
-public struct ByteReader {
-    public let bytes: [UInt8]
-    public private(set) var offset: Int = 0
+package struct ByteReader {
+    package let bytes: [UInt8]
+    package private(set) var offset: Int = 0
 
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    package init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    public var remaining: Int { bytes.count - offset }
-    public var isAtEnd: Bool { offset == bytes.count }
+    package var remaining: Int { bytes.count - offset }
+    package var isAtEnd: Bool { offset == bytes.count }
 
-    public mutating func readUInt8() throws(LarderError) -> UInt8 {
+    package mutating func readUInt8() throws(LarderError) -> UInt8 {
         try need(1)
         defer { offset += 1 }
         return bytes[offset]
     }
 
-    public mutating func read<I: FixedWidthInteger & UnsignedInteger>(_: I.Type = I.self) throws(LarderError) -> I {
+    package mutating func read<I: FixedWidthInteger & UnsignedInteger>(_: I.Type = I.self) throws(LarderError) -> I {
         let size = MemoryLayout<I>.size
         try need(size)
         var value: I = 0
@@ -68,15 +69,15 @@ public struct ByteReader {
         return value
     }
 
-    public mutating func readInt64() throws(LarderError) -> Int64 { Int64(bitPattern: try read(UInt64.self)) }
+    package mutating func readInt64() throws(LarderError) -> Int64 { Int64(bitPattern: try read(UInt64.self)) }
 
-    public mutating func readBytes(_ count: Int) throws(LarderError) -> [UInt8] {
+    package mutating func readBytes(_ count: Int) throws(LarderError) -> [UInt8] {
         try need(count)
         defer { offset += count }
         return Array(bytes[offset..<(offset + count)])
     }
 
-    public mutating func readString() throws(LarderError) -> String {
+    package mutating func readString() throws(LarderError) -> String {
         let count = Int(try read(UInt32.self))
         try need(count)
         // Validated straight from the buffer: no intermediate array per field.
@@ -87,7 +88,7 @@ public struct ByteReader {
         return string
     }
 
-    public mutating func readOptionalString() throws(LarderError) -> String? {
+    package mutating func readOptionalString() throws(LarderError) -> String? {
         switch try readUInt8() {
         case 0: return nil
         case 1: return try readString()
@@ -95,12 +96,12 @@ public struct ByteReader {
         }
     }
 
-    public mutating func readBlob() throws(LarderError) -> [UInt8] {
+    package mutating func readBlob() throws(LarderError) -> [UInt8] {
         try readBytes(Int(try read(UInt32.self)))
     }
 
     /// Throws unless every byte was consumed: trailing bytes mean the record is not what it claims.
-    public func expectEnd() throws(LarderError) {
+    package func expectEnd() throws(LarderError) {
         guard isAtEnd else { throw Self.malformed("\(remaining) unexpected trailing bytes") }
     }
 
@@ -110,14 +111,19 @@ public struct ByteReader {
         }
     }
 
-    public static func malformed(_ detail: String) -> LarderError {
+    package static func malformed(_ detail: String) -> LarderError {
         LarderError(.persistenceError, "A stored value could not be decoded: \(detail).",
                     failureClass: .dataInconsistency, failurePoint: .read)
     }
 }
 
 extension Array where Element == UInt8 {
-    /// Lowercase hexadecimal, two digits per byte.
+    /// Lowercase hexadecimal, two digits per byte: how hashes, fingerprints and record bytes are
+    /// shown (``ChainHead/chainHash``, ``AuditEntry/recordBytes``).
+    ///
+    /// ```swift
+    /// [0x01, 0xab].hexString   // "01ab"
+    /// ```
     public var hexString: String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
@@ -129,7 +135,11 @@ extension Array where Element == UInt8 {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Parses lowercase or uppercase hexadecimal; nil when malformed.
+    /// Parses lowercase or uppercase hexadecimal; nil when malformed (odd length, a non-hex digit).
+    ///
+    /// ```swift
+    /// [UInt8](hexString: "01AB")   // [0x01, 0xab]
+    /// ```
     public init?(hexString: String) {
         let utf8 = Array(hexString.utf8)
         guard utf8.count % 2 == 0 else { return nil }

@@ -1,5 +1,5 @@
-/// The one error type every Larder layer throws: the storage core, the domain stores, the admin
-/// server and the `larder` tool all report failures with it, and render it the same way.
+/// The one error type of Larder's API: the store, the admin server and the `larder` tool all
+/// report failures with it, and render it the same way (``jsonBody``).
 ///
 /// Match on the code:
 /// ```swift
@@ -11,8 +11,11 @@
 /// // or: catch LarderError.Code.conflict { … }
 /// ```
 ///
-/// The contract (code, HTTP status, retryability) is the table of DESIGN.md section 5; the JSON body
-/// is ``jsonBody`` and is the only rendering the admin server and the CLI use.
+/// The contract — the codes, their failure classes and retryability, and the JSON body
+/// ``jsonBody`` — is Larder's; each tool maps it for its own audience (the admin server to HTTP
+/// statuses, the `larder` tool to exit statuses). A failure of the storage core underneath is
+/// mapped into this contract where it crosses into Larder, keeping its raw code in
+/// ``storageCode``. docs/ARCHITECTURE.md section 6 has the contract's table.
 public struct LarderError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What went wrong, as a stable, machine-readable code.
     public var code: Code
@@ -31,6 +34,11 @@ public struct LarderError: Error, Sendable, Hashable, CustomStringConvertible {
     public var retryAfterSeconds: Int?
     /// The request this failure belongs to, when one is known.
     public var requestID: String?
+    /// The raw return code of the LMDB call (an `MDB_*` code or an `errno` value such as `EIO`
+    /// or `ENOSPC`) that caused this failure, when one did. For programs; the message is for
+    /// people. When a call failed only because an earlier call in the same transaction had
+    /// failed (LMDB's `MDB_BAD_TXN`), this is the earlier call's code.
+    public var storageCode: Int32?
 
     public init(
         _ code: Code,
@@ -40,7 +48,8 @@ public struct LarderError: Error, Sendable, Hashable, CustomStringConvertible {
         transactionRolledBack: Bool = false,
         retryable: Bool? = nil,
         retryAfterSeconds: Int? = nil,
-        requestID: String? = nil
+        requestID: String? = nil,
+        storageCode: Int32? = nil
     ) {
         self.code = code
         self.message = message
@@ -50,10 +59,8 @@ public struct LarderError: Error, Sendable, Hashable, CustomStringConvertible {
         self.retryable = retryable ?? code.isRetryable
         self.retryAfterSeconds = retryAfterSeconds ?? code.defaultRetryAfterSeconds
         self.requestID = requestID
+        self.storageCode = storageCode
     }
-
-    /// The HTTP status this error is served with.
-    public var httpStatus: Int { code.httpStatus }
 
     public var description: String {
         var text = "\(code.rawValue): \(message)"
@@ -77,8 +84,9 @@ public struct LarderError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension LarderError {
-    /// The error codes of DESIGN.md section 5. A struct rather than an enum so that adding a code
-    /// later is not a source break for clients that switch over them.
+    /// The error codes of the contract (the README's Errors table lists them). A struct rather than an enum so that adding a code later is not a source break
+    /// for clients that switch over them, and so that a tool can add a code of its own (the admin
+    /// server's `METHOD_NOT_ALLOWED`).
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
         public let rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }
@@ -91,13 +99,11 @@ extension LarderError {
         public static let permissionDenied = Code(rawValue: "PERMISSION_DENIED")
         /// No such record or route.
         public static let notFound = Code(rawValue: "NOT_FOUND")
-        /// HTTP only: the method is not allowed on a read-only server.
-        public static let methodNotAllowed = Code(rawValue: "METHOD_NOT_ALLOWED")
         /// Stale version, illegal transition, or a decisionID reused with another request.
         public static let conflict = Code(rawValue: "CONFLICT")
         /// Amount overflow or a balance rule violated.
         public static let computeError = Code(rawValue: "COMPUTE_ERROR")
-        /// The admin request budget is spent.
+        /// A caller's request budget is spent (the admin server's per-token budget).
         public static let rateLimited = Code(rawValue: "RATE_LIMITED")
         /// LMDB failed; the transaction was rolled back.
         public static let persistenceError = Code(rawValue: "PERSISTENCE_ERROR")
@@ -106,9 +112,10 @@ extension LarderError {
         /// Disk or map full, or the write breaker is open.
         public static let storageUnavailable = Code(rawValue: "STORAGE_UNAVAILABLE")
 
-        /// Every code of the contract, in the order of DESIGN.md section 5.
+        /// Every code of Larder's contract, in the contract's order. Tools may add codes of their
+        /// own (the admin server adds `METHOD_NOT_ALLOWED`); those are not listed here.
         public static let allCases: [Code] = [
-            .validationFailed, .authRequired, .permissionDenied, .notFound, .methodNotAllowed,
+            .validationFailed, .authRequired, .permissionDenied, .notFound,
             .conflict, .computeError, .rateLimited, .persistenceError, .auditFailed, .storageUnavailable,
         ]
 
@@ -117,22 +124,6 @@ extension LarderError {
         /// Lets `catch LarderError.Code.conflict { … }` match any error carrying this code.
         public static func ~= (code: Code, error: any Error) -> Bool {
             (error as? LarderError)?.code == code
-        }
-
-        /// The HTTP status the admin server answers with.
-        public var httpStatus: Int {
-            switch self {
-            case .validationFailed: 400
-            case .authRequired: 401
-            case .permissionDenied: 403
-            case .notFound: 404
-            case .methodNotAllowed: 405
-            case .conflict: 409
-            case .computeError: 422
-            case .rateLimited: 429
-            case .storageUnavailable: 503
-            default: 500
-            }
         }
 
         /// Whether a client may retry the same request (CONFLICT only after a refresh).
@@ -152,10 +143,11 @@ extension LarderError {
             }
         }
 
-        /// The failure class a code belongs to unless the thrower says otherwise.
+        /// The failure class a code belongs to unless the thrower says otherwise. A code a tool
+        /// adds is a persistence failure here: its thrower names the class it belongs to.
         public var defaultFailureClass: FailureClass {
             switch self {
-            case .validationFailed, .authRequired, .permissionDenied, .methodNotAllowed, .rateLimited:
+            case .validationFailed, .authRequired, .permissionDenied, .rateLimited:
                 .validation
             case .notFound: .dataInconsistency
             case .conflict, .persistenceError, .storageUnavailable: .persistence
@@ -164,23 +156,9 @@ extension LarderError {
             default: .persistence
             }
         }
-
-        /// The process exit status the `larder` tool uses for this code (0 is success).
-        public var exitStatus: Int32 {
-            switch self {
-            case .validationFailed: 2
-            case .authRequired, .permissionDenied: 3
-            case .notFound: 4
-            case .conflict: 5
-            case .computeError: 6
-            case .auditFailed: 7
-            case .storageUnavailable: 8
-            default: 9
-            }
-        }
     }
 
-    /// The canonical failure classes of the failure and recovery semantics (seed A7.5).
+    /// The canonical failure classes of the failure policy.
     public enum FailureClass: String, Hashable, Sendable, CaseIterable {
         case validation = "Validation Failure"
         case dataInconsistency = "Data Inconsistency"

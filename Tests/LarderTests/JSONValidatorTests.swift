@@ -1,5 +1,5 @@
 import Foundation
-import LarderStorage
+import Larder
 import LarderTesting
 import Testing
 

@@ -1,12 +1,12 @@
 /// An allocation-free check that text is exactly one JSON object (RFC 8259), used where a payload
 /// is embedded unquoted in rendered JSON and on every audit append. Foundation's parser would
 /// build the whole object only to throw it away.
-public enum JSONValidator {
+package enum JSONValidator {
     /// Nesting deeper than this is refused (a bound on recursion).
-    public static let depthMax = 64
+    package static let depthMax = 64
 
     /// Whether `text` is one JSON object, optionally surrounded by whitespace.
-    public static func isObject(_ text: String) -> Bool {
+    package static func isObject(_ text: String) -> Bool {
         var text = text
         return text.withUTF8 { bytes in
             var scanner = Scanner(bytes: bytes)
