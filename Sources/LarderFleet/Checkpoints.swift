@@ -25,11 +25,11 @@ public struct ShippableCheckpoint: Sendable, Hashable {
 /// before the records it covers.
 ///
 /// ```swift
-/// let source = CheckpointSource(verifierKey: { _ in key }) { store, after, through in
+/// let source = ShipCheckpointSource(verifierKey: { _ in key }) { store, after, through in
 ///     try checkpoints(of: store).filter { $0.treeSize > after && $0.treeSize <= through }
 /// }
 /// ```
-public struct CheckpointSource: Sendable {
+public struct ShipCheckpointSource: Sendable {
     /// The box's verifier key (a C2SP note verifier key); recorded in `larder_boxes` the first
     /// time, and a box that later presents another key is refused.
     public let verifierKey: @Sendable (Store) throws -> String?
@@ -44,7 +44,7 @@ public struct CheckpointSource: Sendable {
     }
 
     /// No checkpoints and no verifier key.
-    public static let none = CheckpointSource(none: ())
+    public static let none = ShipCheckpointSource(none: ())
 
     /// Lets the shipper skip the checkpoint queries altogether.
     let isNone: Bool

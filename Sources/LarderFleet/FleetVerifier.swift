@@ -21,11 +21,16 @@ public struct BoxVerifyReport: Sendable, Hashable {
     public let head: ChainHead
     /// What `larder_boxes` says was shipped last.
     public let shipped: ChainHead
-    /// The first problem; nil when every row verifies and the head is the shipped one.
+    /// The RFC 6962 Merkle root of the rows checked (leaf i = record seq i + 1), recomputed from
+    /// their record bytes: compare it with a checkpoint the box signed at `rowsChecked` records.
+    public let merkleRoot: MerkleHash
+    /// The first problem; nil when every row verifies, the head is the shipped one, and every
+    /// stored checkpoint is signed by the box's verifier key over the root the rows give.
     public let problem: FleetProblem?
-    /// Signed checkpoints stored for the box. Checking their Merkle roots against the rows comes
-    /// with signed checkpoints on the box; until then they are counted, not verified.
+    /// Signed checkpoints stored for the box (`larder_checkpoints`).
     public let checkpointsStored: Int
+    /// Of those, the ones whose signature and Merkle root were checked and found right.
+    public let checkpointsVerified: Int
 
     public var isIntact: Bool { problem == nil }
 }
@@ -56,7 +61,9 @@ public struct FleetVerifyProgress: Sendable {
 /// record bytes: each row's leaf hash must be SHA-256(0x00 ‖ record_bytes), its chain hash
 /// SHA-256(0x01 ‖ previous chain hash ‖ leaf hash), seqs must run 1, 2, 3 … without a gap, every
 /// decoded column must say what the record bytes say, and the last row must be the head that
-/// `larder_boxes` records as shipped.
+/// `larder_boxes` records as shipped. The same leaves form the box's RFC 6962 Merkle tree: every
+/// checkpoint in `larder_checkpoints` must carry a valid signature by the box's verifier key and
+/// name the root the rows give at its tree size.
 ///
 /// ```swift
 /// let report = try await FleetVerifier.verify(destination: try FleetDestination(url: url))
@@ -68,11 +75,19 @@ public enum FleetVerifier {
 
     /// Verifies every box, or only `boxID`.
     ///
-    /// - throws: NOT_FOUND for an unknown `boxID`; STORAGE_UNAVAILABLE or PERSISTENCE_ERROR
-    ///   (external dependency) when the database cannot be read. A broken box is not an error:
-    ///   it is in the report.
-    public static func verify(destination: FleetDestination, boxID: String? = nil, clock: FleetClock = .system,
+    /// - parameter verifierKey: with `boxID`, the box's checkpoint verifier key as the auditor
+    ///   got it from the box's operator (not from the database): checkpoints are checked against
+    ///   it, and a different key registered in `larder_boxes` is a problem. Without it, the key
+    ///   the box registered when it first shipped is used.
+    /// - throws: NOT_FOUND for an unknown `boxID`; VALIDATION_FAILED for a `verifierKey` without
+    ///   `boxID`; STORAGE_UNAVAILABLE or PERSISTENCE_ERROR (external dependency) when the
+    ///   database cannot be read. A broken box is not an error: it is in the report.
+    public static func verify(destination: FleetDestination, boxID: String? = nil, verifierKey: NoteVerifierKey? = nil,
+                              clock: FleetClock = .system,
                               onProgress: @Sendable (FleetVerifyProgress) -> Void = { _ in }) async throws(LarderError) -> FleetVerifyReport {
+        guard verifierKey == nil || boxID != nil else {
+            throw LarderError(.validationFailed, "A verifier key is one box's: give the box id with it.")
+        }
         let started = clock.now()
         let configuration = try destination.configuration()
         let logger = FleetLogging.silent
@@ -81,16 +96,18 @@ public enum FleetVerifier {
                 guard try await FleetSchema.currentVersion(connection, logger: logger) != nil else {
                     throw LarderError(.notFound, "\(destination.redacted) holds no Larder fleet tables (nothing was shipped there).")
                 }
-                var boxes: [(id: String, shipped: ChainHead)] = []
-                let listing: PostgresQuery = boxID.map { "SELECT box_id, last_seq, last_chain_hash FROM larder_boxes WHERE box_id = \($0)" }
-                    ?? "SELECT box_id, last_seq, last_chain_hash FROM larder_boxes ORDER BY box_id"
-                for try await (id, seq, chain) in try await connection.query(listing, logger: logger).decode((String, Int64, ByteBuffer).self) {
-                    boxes.append((id, ChainHead(seq: UInt64(seq), chainHash: Array(buffer: chain))))
+                var boxes: [(id: String, shipped: ChainHead, key: String?)] = []
+                let listing: PostgresQuery = boxID.map { "SELECT box_id, last_seq, last_chain_hash, verifier_key FROM larder_boxes WHERE box_id = \($0)" }
+                    ?? "SELECT box_id, last_seq, last_chain_hash, verifier_key FROM larder_boxes ORDER BY box_id"
+                for try await (id, seq, chain, key) in try await connection.query(listing, logger: logger)
+                    .decode((String, Int64, ByteBuffer, String?).self) {
+                    boxes.append((id, ChainHead(seq: UInt64(seq), chainHash: Array(buffer: chain)), key))
                 }
                 if let boxID, boxes.isEmpty { throw LarderError(.notFound, "No box \(boxID) in \(destination.redacted).") }
                 var reports: [BoxVerifyReport] = []
                 for (index, box) in boxes.enumerated() {
-                    reports.append(try await verifyBox(box.id, shipped: box.shipped, on: connection) { done in
+                    let keys = BoxKeys(registered: box.key, trusted: verifierKey)
+                    reports.append(try await verifyBox(box.id, shipped: box.shipped, keys: keys, on: connection) { done in
                         onProgress(FleetVerifyProgress(boxID: box.id, boxIndex: index, boxCount: boxes.count,
                                                        rowsDone: done, rowsTotal: box.shipped.seq))
                     })
@@ -102,10 +119,108 @@ public enum FleetVerifier {
         }
     }
 
-    static func verifyBox(_ boxID: String, shipped: ChainHead, on connection: PostgresConnection,
+    /// The verifier keys of one box: the one it registered in `larder_boxes`, and the one an
+    /// auditor gave (trusted over the database's).
+    struct BoxKeys {
+        let registered: String?
+        let trusted: NoteVerifierKey?
+
+        /// What to check a box's checkpoints with.
+        enum Choice {
+            case key(NoteVerifierKey)
+            case none
+            /// No key can be trusted, and why.
+            case problem(FleetProblem)
+        }
+
+        /// The key to check checkpoints with, or why there is none to trust.
+        func key() -> Choice {
+            var parsed: NoteVerifierKey?
+            if let registered {
+                do {
+                    parsed = try NoteVerifierKey(parsing: registered)
+                } catch {
+                    if trusted == nil {
+                        return .problem(FleetProblem(seq: nil, reason: "larder_boxes holds a verifier key that is not one (\(error.message))"))
+                    }
+                }
+            }
+            if let trusted {
+                if let registered, parsed != trusted {
+                    return .problem(FleetProblem(seq: nil, reason: """
+                        larder_boxes registers the verifier key \(registered), not the one given (\(trusted)): the box's \
+                        checkpoints were signed by another key than its operator says
+                        """))
+                }
+                return .key(trusted)
+            }
+            return parsed.map(Choice.key) ?? .none
+        }
+    }
+
+    /// A checkpoint as stored, its signature checked.
+    struct StoredCheckpoint {
+        let treeSize: UInt64
+        let rootHash: MerkleHash
+    }
+
+    /// Reads and checks the signatures of a box's checkpoints, oldest first; the first problem
+    /// instead when one is malformed, unsigned by `key`, or disagrees with its own columns.
+    static func checkpoints(of boxID: String, key: BoxKeys.Choice,
+                            on connection: PostgresConnection) async throws -> (checkpoints: [StoredCheckpoint], stored: Int, problem: FleetProblem?) {
+        let logger = FleetLogging.silent
+        var stored: [(treeSize: Int64, root: ByteBuffer, note: String)] = []
+        for try await row in try await connection.query(
+            "SELECT tree_size, root_hash, signed_note FROM larder_checkpoints WHERE box_id = \(boxID) ORDER BY tree_size",
+            logger: logger).decode((Int64, ByteBuffer, String).self) {
+            stored.append(row)
+        }
+        // A key that cannot be trusted is a problem even before the box signed anything.
+        if case .problem(let problem) = key { return ([], stored.count, problem) }
+        guard !stored.isEmpty else { return ([], 0, nil) }
+        let verifierKey: NoteVerifierKey
+        switch key {
+        case .problem(let problem):
+            return ([], stored.count, problem)
+        case .none:
+            return ([], stored.count, FleetProblem(seq: nil, reason: """
+                \(stored.count) checkpoint(s) are stored but larder_boxes has no verifier key for the box: their signatures \
+                cannot be checked
+                """))
+        case .key(let key):
+            verifierKey = key
+        }
+        var checked: [StoredCheckpoint] = []
+        for (treeSize, root, note) in stored {
+            func bad(_ reason: String) -> FleetProblem {
+                FleetProblem(seq: nil, reason: "the checkpoint stored at tree size \(treeSize): \(reason)")
+            }
+            let checkpoint: Checkpoint
+            do {
+                checkpoint = try Checkpoint.open(note, verifierKey: verifierKey).0
+            } catch {
+                return (checked, stored.count, bad("\(error) (key \(verifierKey))"))
+            }
+            guard checkpoint.treeSize == UInt64(treeSize), let column = MerkleHash(bytes: Array(buffer: root)),
+                  column == checkpoint.rootHash else {
+                return (checked, stored.count, bad("""
+                    its signed note says tree size \(checkpoint.treeSize) and root \(checkpoint.rootHash), its columns \
+                    tree size \(treeSize) and root \(Array(buffer: root).hexString)
+                    """))
+            }
+            checked.append(StoredCheckpoint(treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash))
+        }
+        return (checked, stored.count, nil)
+    }
+
+    static func verifyBox(_ boxID: String, shipped: ChainHead, keys: BoxKeys, on connection: PostgresConnection,
                           onProgress: (UInt64) -> Void) async throws -> BoxVerifyReport {
         let logger = FleetLogging.silent
+        let signed = try await checkpoints(of: boxID, key: keys.key(), on: connection)
         var chain = RowChain()
+        var pending = signed.checkpoints[...]
+        var checkpointsVerified = 0
+        var checkpointProblem = signed.problem
         let rows = try await connection.query("""
             SELECT seq, (extract(epoch FROM time) * 1000000)::bigint, event, actor_id, actor_role, request_id, trace_id,
                    decision_id, refs::text, failure_category, response_type, reason_code, payload::text,
@@ -123,9 +238,19 @@ public enum FleetVerifier {
             chain.check(seq: UInt64(seq), recordBytes: Array(buffer: recordBytes), leafHash: Array(buffer: leafHash),
                         chainHash: Array(buffer: chainHash), columns: columns)
             if chain.rows % progressRowsInterval == 0 { onProgress(chain.rows) }
-            // Seam for signed checkpoints: the Merkle tree over these leaves (leaf hash =
-            // SHA-256(0x00 ‖ record_bytes), as RFC 6962 defines it) is built here, row by row,
-            // and compared with `larder_checkpoints` below.
+            // Each checkpoint is compared when the tree reaches its size; the first that differs
+            // ends the comparisons (later roots contain the same difference).
+            while checkpointProblem == nil, let next = pending.first, next.treeSize == chain.tree.size {
+                pending.removeFirst()
+                if chain.tree.root == next.rootHash {
+                    checkpointsVerified += 1
+                } else {
+                    checkpointProblem = FleetProblem(seq: next.treeSize, reason: """
+                        the Merkle root of seqs 1…\(next.treeSize) is \(chain.tree.root), but the box signed a checkpoint of \
+                        that tree with root \(next.rootHash) (the rows are not the log the box signed)
+                        """)
+                }
+            }
         }
         onProgress(chain.rows)
         if chain.problem == nil, chain.head != shipped {
@@ -135,13 +260,15 @@ public enum FleetVerifier {
                 seq \(shipped.seq) (chain \(shipped.chainHash.hexString)) as shipped
                 """)
         }
-        var checkpoints = 0
-        for try await count in try await connection.query(
-            "SELECT count(*) FROM larder_checkpoints WHERE box_id = \(boxID)", logger: logger).decode(Int64.self) {
-            checkpoints = Int(count)
+        if chain.problem == nil, checkpointProblem == nil, let beyond = pending.first {
+            checkpointProblem = FleetProblem(seq: chain.head.seq + 1, reason: """
+                the box signed a checkpoint of \(beyond.treeSize) records, but the rows end at seq \(chain.head.seq)
+                """)
         }
-        return BoxVerifyReport(boxID: boxID, rowsChecked: chain.rows, head: chain.head, shipped: shipped,
-                               problem: chain.problem, checkpointsStored: checkpoints)
+        // A broken row comes first: it names the row; a checkpoint problem names the tree.
+        return BoxVerifyReport(boxID: boxID, rowsChecked: chain.rows, head: chain.head, shipped: shipped, merkleRoot: chain.tree.root,
+                               problem: chain.problem ?? checkpointProblem, checkpointsStored: signed.stored,
+                               checkpointsVerified: checkpointsVerified)
     }
 }
 
@@ -168,6 +295,8 @@ struct StoredColumns {
 struct RowChain {
     private(set) var rows: UInt64 = 0
     private(set) var head = ChainHead.empty
+    /// The Merkle tree of the rows that verified (it stops growing at the first problem).
+    private(set) var tree = MerkleRootAccumulator()
     var problem: FleetProblem?
 
     mutating func check(seq: UInt64, recordBytes: [UInt8], leafHash: [UInt8], chainHash: [UInt8], columns: StoredColumns) {
@@ -204,6 +333,7 @@ struct RowChain {
             return
         }
         head = ChainHead(seq: seq, chainHash: chain)
+        tree.append(MerkleHash(bytes: leaf)!)
     }
 
     /// The first decoded column that does not say what the record bytes say.

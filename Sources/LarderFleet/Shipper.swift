@@ -29,7 +29,7 @@ public struct ShipOptions: Sendable {
     /// Whether to create or migrate the schema; without it a database at another version is
     /// refused (a box role without CREATE rights against an administrator-migrated database).
     public var migratesSchema = true
-    public var checkpoints: CheckpointSource = .none
+    public var checkpoints: ShipCheckpointSource = .none
     /// How rows are inserted. COPY is the fast path; PostgreSQL refuses it on tables with
     /// row-level security, and then the shipper switches to multi-row INSERTs by itself.
     public var bulkInsert = BulkInsert.copy

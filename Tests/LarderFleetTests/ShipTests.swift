@@ -354,20 +354,16 @@ extension FleetTests {
         let database = try await cluster.createDatabase()
         let box = try TestBox()
         try appendRecords(box.store, count: 250, random: &random)
-        // A stand-in for the box's signed checkpoints: one every 100 records.
-        let source = CheckpointSource(verifierKey: { _ in "kitchen-7+0123abcd+AQID" }) { _, after, through in
-            stride(from: 100, through: 300, by: 100).map { UInt64($0) }.filter { $0 > after && $0 <= through }.map {
-                ShippableCheckpoint(treeSize: $0, rootHash: AuditChain.sha256(Array("root \($0)".utf8)), signedNote: "note \($0)\n")
-            }
-        }
+        // The box signs a checkpoint every 100 records.
+        let key = try checkpointKey()
         var options = ShipOptions(boxID: "k-cp")
         options.batchRecords = 60
         options.clock = .instant
-        options.checkpoints = source
+        options.checkpoints = signedCheckpoints(key: key, every: 100)
         let destination = try FleetDestination(url: cluster.url(database: database))
         _ = try await Shipper(store: box.store, destination: destination, options: options).run()
         #expect(try await cluster.strings("SELECT tree_size::text FROM larder_checkpoints ORDER BY tree_size", database: database) == ["100", "200"])
-        #expect(try await cluster.strings("SELECT verifier_key FROM larder_boxes", database: database) == ["kitchen-7+0123abcd+AQID"])
+        #expect(try await cluster.strings("SELECT verifier_key FROM larder_boxes", database: database) == [key.verifierKey.description])
         try appendRecords(box.store, count: 60, random: &random)
         _ = try await Shipper(store: box.store, destination: destination, options: options).run()
         #expect(try await cluster.strings("SELECT tree_size::text FROM larder_checkpoints ORDER BY tree_size", database: database) == ["100", "200", "300"])
@@ -376,11 +372,24 @@ extension FleetTests {
         try appendRecords(box.store, count: 5, random: &random)
         let head = try box.head
         var impostor = options
-        impostor.checkpoints = CheckpointSource(verifierKey: { _ in "someone-else+ffff+AQID" }) { _, _, _ in [] }
+        impostor.checkpoints = signedCheckpoints(key: try checkpointKey("kitchen-cp", seedByte: 8), every: 100)
         await #expect(throws: LarderError.self) { try await Shipper(store: box.store, destination: destination, options: impostor).run() }
         #expect(try await shippedRows(database, box: "k-cp") == (Int64(head - 5), 1, Int64(head - 5)))
+
+        // fleet verify checks each signature and recomputes each root from the rows.
         let verify = await larder(["fleet", "verify", "--postgres", cluster.url(database: database)])
-        #expect(verify.out.contains("3 checkpoint(s) stored, not yet verified"), "\(verify.out)")
+        #expect(verify.status == 0, "\(verify.out)")
+        let root = try #require(try merkleRoots(box.store, sizes: [head - 5])[head - 5])
+        #expect(verify.out.contains("Merkle root \(root), 3 signed checkpoint(s) verified"), "\(verify.out)")
+        // The auditor's own copy of the key agrees; another key does not.
+        let trusted = await larder(["fleet", "verify", "--postgres", cluster.url(database: database), "--box-id", "k-cp",
+                                    "--verifier-key", key.verifierKey.description])
+        #expect(trusted.status == 0, "\(trusted.out)")
+        let other = try checkpointKey("kitchen-cp", seedByte: 9).verifierKey.description
+        let distrusted = await larder(["fleet", "verify", "--postgres", cluster.url(database: database), "--box-id", "k-cp",
+                                       "--verifier-key", other])
+        #expect(distrusted.status == 1)
+        #expect(distrusted.out.contains("larder_boxes registers the verifier key \(key.verifierKey), not the one given"), "\(distrusted.out)")
     }
 
     @Test func statsShowsTheShippingLag() async throws {

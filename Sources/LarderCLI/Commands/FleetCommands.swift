@@ -98,7 +98,9 @@ struct FleetVerifyCommand: AsyncParsableCommand {
         discussion: """
             Checks each row's leaf and chain hash from its record bytes, that seqs run without a gap, that every \
             decoded column says what the record bytes say, and that the rows end at the head larder_boxes records \
-            as shipped. Exits 0 when every box is intact, 1 naming each broken box's first bad row.
+            as shipped; recomputes the box's RFC 6962 Merkle root from the same leaves and checks every stored \
+            checkpoint's signature and root against it. Exits 0 when every box is intact, 1 naming each broken \
+            box's first bad row (or checkpoint).
             """)
 
     @Option(name: .long, help: "The fleet database URL (a read-only role is enough).")
@@ -107,14 +109,23 @@ struct FleetVerifyCommand: AsyncParsableCommand {
     @Option(name: .customLong("box-id"), help: "Verify only this box.")
     var boxID: String?
 
+    @Option(name: .customLong("verifier-key"),
+            help: "With --box-id: the box's checkpoint verifier key (NAME+<key ID>+<base64>, as `larder key create` printed it), trusted over the one the box registered.")
+    var verifierKey: String?
+
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
+
+    func validate() throws {
+        if verifierKey != nil, boxID == nil { throw ValidationError("--verifier-key needs --box-id: a key is one box's.") }
+    }
 
     func run() async throws {
         let console = Console.current
         let destination = try FleetDestination(url: postgres)
+        let key = try verifierKey.map { text throws(LarderError) in try NoteVerifierKey(parsing: text) }
         let progress = FleetVerifyProgressPrinter(console: console)
-        let report = try await FleetVerifier.verify(destination: destination, boxID: boxID) { progress.report($0) }
+        let report = try await FleetVerifier.verify(destination: destination, boxID: boxID, verifierKey: key) { progress.report($0) }
         progress.finish()
         console.print(json ? Self.json(report) : Self.text(report, destination: destination))
         if !report.isIntact { throw VerifyFailed(status: 1) }
@@ -124,12 +135,12 @@ struct FleetVerifyCommand: AsyncParsableCommand {
         var lines: [String] = []
         for box in report.boxes {
             if let problem = box.problem {
-                let row = problem.seq.map { "first bad row at seq \($0)" } ?? "larder_boxes disagrees with the rows"
-                lines.append("BROKEN: box \(box.boxID): \(row): \(problem.reason)")
+                // A problem that is not one row's (a key, a checkpoint's own columns) says what it is.
+                let row = problem.seq.map { "first bad row at seq \($0): " } ?? ""
+                lines.append("BROKEN: box \(box.boxID): \(row)\(problem.reason)")
             } else {
-                var line = "intact: box \(box.boxID): \(box.rowsChecked) rows, head seq \(box.head.seq) \(box.head.chainHash.hexString)"
-                if box.checkpointsStored > 0 { line += " (\(box.checkpointsStored) checkpoint(s) stored, not yet verified)" }
-                lines.append(line)
+                lines.append("intact: box \(box.boxID): \(box.rowsChecked) rows, head seq \(box.head.seq) \(box.head.chainHash.hexString), "
+                             + "Merkle root \(box.merkleRoot), \(box.checkpointsVerified) signed checkpoint(s) verified")
             }
         }
         let seconds = Double(report.elapsed.components.seconds) + Double(report.elapsed.components.attoseconds) / 1e18
@@ -156,7 +167,9 @@ struct FleetVerifyCommand: AsyncParsableCommand {
                         b.field("shipped_seq", box.shipped.seq)
                         b.field("first_bad_seq", box.problem?.seq)
                         b.field("problem", box.problem?.reason)
+                        b.field("merkle_root", box.merkleRoot.hexString)
                         b.field("checkpoints_stored", box.checkpointsStored)
+                        b.field("checkpoints_verified", box.checkpointsVerified)
                     }
                 }
             }

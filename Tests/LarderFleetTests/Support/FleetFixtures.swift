@@ -208,3 +208,41 @@ func following(_ shipper: Shipper, _ body: () async throws -> Void) async throws
     stop.request()
     return try await running.value
 }
+
+/// The box's checkpoint signing key in the checkpoint tests (a fixed seed: the same key each run).
+func checkpointKey(_ name: String = "kitchen-cp", seedByte: UInt8 = 7) throws -> NoteSigningKey {
+    try NoteSigningKey(name: name, seed: [UInt8](repeating: seedByte, count: 32))
+}
+
+/// The RFC 6962 roots of a store's log at the given sizes, from its own leaf hashes.
+func merkleRoots(_ store: Store, sizes: [UInt64]) throws -> [UInt64: MerkleHash] {
+    let wanted = Set(sizes)
+    let last = sizes.max() ?? 0
+    var tree = MerkleRootAccumulator()
+    var roots: [UInt64: MerkleHash] = [:]
+    try store.read { view in
+        var seq: UInt64 = 1
+        while seq <= last {
+            let page = try view.audit.records(fromSeq: seq, limit: 1_000)
+            for entry in page.records where entry.seq <= last {
+                tree.append(MerkleHash(bytes: entry.leafHash)!)
+                if wanted.contains(tree.size) { roots[tree.size] = tree.root }
+            }
+            guard let next = page.records.last?.seq, next >= seq else { break }
+            seq = next + 1
+        }
+    }
+    return roots
+}
+
+/// Checkpoints as a box signs them: every `every` records, the root of seqs 1…n signed by `key`.
+func signedCheckpoints(key: NoteSigningKey, every: UInt64) -> ShipCheckpointSource {
+    ShipCheckpointSource(verifierKey: { _ in key.verifierKey.description }) { store, after, through in
+        let sizes = stride(from: every, through: through, by: Int(every)).filter { $0 > after }
+        let roots = try merkleRoots(store, sizes: sizes)
+        return try sizes.map { size in
+            let checkpoint = try Checkpoint(origin: key.name, treeSize: size, rootHash: roots[size]!)
+            return ShippableCheckpoint(treeSize: size, rootHash: checkpoint.rootHash.bytes, signedNote: try checkpoint.signed(by: key))
+        }
+    }
+}
