@@ -45,14 +45,20 @@ struct ReadmeSnippetTests {
         #expect(String(decoding: decision.result, as: UTF8.self) == "\"noted\"")
         #expect(decision.auditSeq == notes.records.first?.seq)
 
-        // "Ledgers" and "Incidents": 9 packs; the goodwill credit reversed, the incident's credit kept.
+        // "Ledgers", "Incidents" and "Compensation": 9 packs; the goodwill credit reversed, the
+        // incident's 500¢ credit kept, and the approved proposal's 1,000¢ (50 % of 2,400¢, capped)
+        // posted on top.
         #expect(try store.read { view in try view.ledger.balance(of: "cust-17.packs") }.net == 9)
-        #expect(try store.read { view in try view.ledger.balance(of: "cust-17.credits") }.net == 500)
+        #expect(try store.read { view in try view.ledger.balance(of: "cust-17.credits") }.net == 1_500)
         let incidents = try store.read { view in try view.incidents.incidents(limit: 10) }.incidents
         let incident = try #require(incidents.first)
         #expect(incidents.count == 1)
         #expect(incident.state == .acknowledged)
-        #expect(incident.responses.map(\.id) == ["\(incident.id).credit-order-4411"])
+        #expect(incident.responses.map(\.id) == ["\(incident.id).credit-order-4411", "\(incident.id).cold-meal-4411.credit"])
+        let approvals = try store.read { view in try view.audit.records(requestID: "req-11", limit: 10) }
+        #expect(approvals.records.map(\.record.event).contains("COMPENSATION_APPROVED"))
+        let managerTrail = try store.read { view in try view.audit.records(requestID: "req-10", limit: 100) }
+        #expect(managerTrail.records.map(\.record.event).contains("STOCK_COUNTED"))
 
         // The incident snippet's claim: the same call again answers .replayed and credits nothing.
         let manager = WriteContext(actor: ActorIdentity(id: "am-17", role: .accountManager), requestID: "req-10")
@@ -63,7 +69,7 @@ struct ReadmeSnippetTests {
                                           to: incident.id, responseID: "credit-order-4411", context: manager)
         #expect(retry.kind == .replayed)
         #expect(retry.result == incident.responses.first)
-        #expect(try store.read { view in try view.ledger.balance(of: "cust-17.credits") }.net == 500)
+        #expect(try store.read { view in try view.ledger.balance(of: "cust-17.credits") }.net == 1_500)
 
         // "Opening a store": the import store exists, with the limits it was opened with recorded.
         let scratch = try Store.open(at: directory.path("import-scratch"), options: Store.Options(readOnly: true))

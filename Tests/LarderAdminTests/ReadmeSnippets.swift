@@ -81,7 +81,25 @@ func readmeSnippets(readmeDirectory: String, runCompileOnlyBlocks: Bool) async t
     let overdue = try store.overdueIncidents()   // open past their deadline, by the store's clock
     print("credit \(credit.result.id): \(credit.kind); overdue incidents: \(overdue.count)")
 
-    // README.md block 5, "Reading: decisions, the audit log, the chain head"
+    // README.md block 5, "Compensation that needs approval, stock counts, the cost of incidents"
+    let proposal = try await store.proposeCompensation(
+        .credit(CompensationCredit(customerAccount: "cust-17.credits",
+                                   value: .percentage(percent: 50, ofCents: 2_400, capCents: 1_000), basis: .discretionary)),
+        for: incident.id, reasonCode: "meal-arrived-cold", proposalID: "cold-meal-4411", context: manager).result
+    // proposal.state == .pending: 1000¢ reserved for cust-17
+    let approver = WriteContext(actor: ActorIdentity(id: "admin-1", role: .admin), requestID: "req-11", decisionID: "approve-cold-meal-4411")
+    try await store.approveCompensation(proposal.id, reasonCode: "meal-arrived-cold", context: approver)   // posts it; again: .replayed
+    let waiting = try store.overdueProposals()
+
+    // Stock per item and hub/bin; a cycle count books the difference, it never overwrites.
+    let bin = StockLocation(hub: "central", bin: "A3")
+    try await store.receiveStock(40, of: "tomato", at: bin, transferID: "grn-2211", refs: [.vendor("green-farm")], context: manager)
+    let count = try await store.recordCount(item: "tomato", location: bin, counted: 37, countID: "cc-A3-1123", context: manager).result
+    // count.expected == 40, count.adjustment == -3 (STOCK_COUNTED, and a transfer to stock:tomato:adjustments)
+
+    let costs = try store.read { view in try view.reports.incidentCosts(groupBy: .category) }   // totals = sums of rows
+
+    // README.md block 6, "Reading: decisions, the audit log, the chain head"
     let now = store.options.clock.now().unixMicros
     let (decision, aboutOrder, lastHour, head) = try store.read { view in
         (try view.decisions.decision(id: "note-order-4411"),      // nil when unknown (or purged)
@@ -95,7 +113,7 @@ func readmeSnippets(readmeDirectory: String, runCompileOnlyBlocks: Bool) async t
     print("chain head: seq \(head.seq) \(head.chainHash.hexString)")   // keep it off the box
     print("decision: \(decision?.operation ?? "none"), recorded at seq \(decision?.auditSeq ?? 0)")
 
-    // README.md block 6, "Retries: `.committed`, `.replayed`, `CONFLICT`"
+    // README.md block 7, "Retries: `.committed`, `.replayed`, `CONFLICT`"
     let again = try await store.write(context, request: NoteRequest(order: "4411")) { _ in "noted again" }
     print("\(again.kind), \(again.result), seq \(again.auditSeq == outcome.auditSeq ? "unchanged" : "new")")
     // .replayed, noted, seq unchanged: the closure did not run
@@ -109,7 +127,7 @@ func readmeSnippets(readmeDirectory: String, runCompileOnlyBlocks: Bool) async t
     // Compiled, not run, from here on.
     guard runCompileOnlyBlocks else { return }
 
-    // README.md block 7, "Admin server", compile-only: it serves until SIGINT or SIGTERM
+    // README.md block 8, "Admin server", compile-only: it serves until SIGINT or SIGTERM
     var tokens = try TokenFile()   // TokenFile.load(from:) to add to an existing file
     let created = try tokens.createToken(id: "auditor-1", scopes: [.auditRead],
                                          expiresAt: RFC3339.parse("2027-01-01T00:00:00Z")!)

@@ -88,7 +88,7 @@ struct SchemathesisTests {
     }
 
     /// Records of every kind the routes serve: audit records, a ledger account with history, an
-    /// incident, a decision.
+    /// incident with compensation proposals, a decision.
     func seed(_ fixture: AdminFixture) throws {
         try fixture.seed(40, requestID: "seed")
         let admin = WriteContext(actor: ActorIdentity(id: "admin-1", role: .admin), requestID: "setup")
@@ -97,9 +97,21 @@ struct SchemathesisTests {
             try txn.ledger.createAccount(NewAccount(id: "cust-17.packs", ledger: "packs", flags: .debitsMustNotExceedCredits))
         }
         _ = try fixture.store.post(.transfer(id: "buy-1", debit: "kitchen.packs", credit: "cust-17.packs", amount: 10), context: admin)
-        _ = try fixture.store.recordIncident(IncidentReport(category: .delivery, severity: .p2, summary: "Van late", source: "dispatch",
-                                                            refs: [.order("4411")]),
-                                             context: WriteContext(actor: ActorIdentity(id: "monitor", role: .system), requestID: "inc"))
+        let incident = try fixture.store.recordIncident(
+            IncidentReport(category: .delivery, severity: .p2, summary: "Van late", source: "dispatch", refs: [.order("4411")]),
+            context: WriteContext(actor: ActorIdentity(id: "monitor", role: .system), requestID: "inc")).result
+        // A proposal decided and one waiting, so the incident route and the cost report carry both.
+        try fixture.store.write(admin) { txn in
+            try txn.ledger.createAccount(NewAccount(id: "cust-17.credits", ledger: "credits.cents", flags: .debitsMustNotExceedCredits))
+        }
+        for (id, cents) in [("applied", UInt64(400)), ("waiting", 2_500)] {
+            _ = try fixture.store.proposeCompensation(
+                .mixed(credit: CompensationCredit(customerAccount: "cust-17.credits", value: .amount(cents: cents), basis: .preApproved(code: "late-delivery")),
+                       refund: CompensationRefund(billingTransaction: "bill-1", value: .percentage(percent: 50, ofCents: 2_598, capCents: 1_000))),
+                for: incident.id, reasonCode: "late", proposalID: id,
+                context: WriteContext(actor: ActorIdentity(id: "am-17", role: .accountManager), requestID: "p-\(id)"))
+        }
+        _ = try fixture.store.approveCompensation("\(incident.id).applied", reasonCode: "late", context: admin)
         let decided = WriteContext(actor: ActorIdentity(id: "am-17", role: .accountManager), requestID: "req-9", decisionID: "credit-4411")
         _ = try fixture.store.write(decided, request: CreditRequest(order: "4411", amount: 5)) { txn in
             try txn.appendAudit(AuditDraft(event: .opCreditGranted, refs: [.order("4411")]))

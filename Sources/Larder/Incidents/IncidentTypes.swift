@@ -114,6 +114,8 @@ public struct AppliedResponse: Sendable, Hashable, Codable {
     public let transferID: String?
     /// For refunds: the refund request.
     public let refundID: String?
+    /// The compensation proposal whose approval applied it; nil for a response applied directly.
+    public internal(set) var proposalID: String? = nil
 }
 
 /// The state of a refund request, as Billing reports it.

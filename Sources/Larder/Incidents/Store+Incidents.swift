@@ -194,54 +194,63 @@ extension Store {
     }
 }
 
-extension IncidentOperation where Request == IncidentReport, Output == Incident {
+extension RecognisedOperation where Request == IncidentReport, Output == Incident {
     static func recordIncident(_ report: IncidentReport, actor: ActorIdentity) -> Self {
-        Self(request: report, replayInSnapshot: { replays throws(LarderError) in
+        Self(request: report, replayInSnapshot: { view throws(LarderError) in
+            let replays = IncidentReplays(view)
             guard let id = report.id, let existing = try replays.incident(id) else { return nil }
             return try? replays.report(report, by: actor, existing: existing)
-        }, change: { writer throws(LarderError) in try writer.recordOrReplay(report) })
+        }, change: { txn throws(LarderError) in try txn.incidents.recordOrReplay(report) })
     }
 }
 
-extension IncidentOperation where Request == TransitionRequest, Output == Incident {
+extension RecognisedOperation where Request == TransitionRequest, Output == Incident {
     static func transition(_ request: TransitionRequest, expectedVersion: UInt32?, context: WriteContext) -> Self {
-        Self(request: request, replayInSnapshot: { replays throws(LarderError) in
+        Self(request: request, replayInSnapshot: { view throws(LarderError) in
+            let replays = IncidentReplays(view)
             guard let incident = try replays.incident(request.incidentID), incident.state == request.state else { return nil }
             return try? replays.transition(incident, to: request.state, postmortemRef: request.postmortemRef,
                                            reasonCode: request.reasonCode, context: context)
-        }, change: { writer throws(LarderError) in
-            try writer.transitionOrReplay(request.incidentID, to: request.state, expectedVersion: expectedVersion,
-                                          postmortemRef: request.postmortemRef, reasonCode: request.reasonCode)
+        }, change: { txn throws(LarderError) in
+            try txn.incidents.transitionOrReplay(request.incidentID, to: request.state, expectedVersion: expectedVersion,
+                                                 postmortemRef: request.postmortemRef, reasonCode: request.reasonCode)
         })
     }
 }
 
-extension IncidentOperation where Request == ApplyResponseRequest, Output == AppliedResponse {
+extension RecognisedOperation where Request == ApplyResponseRequest, Output == AppliedResponse {
     static func apply(_ request: ApplyResponseRequest, expectedVersion: UInt32?, actor: ActorIdentity) -> Self {
-        Self(request: request, replayInSnapshot: { replays throws(LarderError) in
+        Self(request: request, replayInSnapshot: { view throws(LarderError) in
+            let replays = IncidentReplays(view)
             guard let responseID = request.responseID, let incident = try replays.incident(request.incidentID),
                   let full = try? IncidentWriter.responseID(chosen: responseID, incident: request.incidentID) else { return nil }
             return try? replays.response(request.response, id: full, on: incident, actor: actor, reasonCode: request.reasonCode,
                                          overriding: request.overriding)
-        }, change: { writer throws(LarderError) in
-            try writer.applyOrReplay(request.response, to: request.incidentID, expectedVersion: expectedVersion,
-                                     reasonCode: request.reasonCode, overriding: request.overriding, responseID: request.responseID)
+        }, change: { txn throws(LarderError) in
+            try txn.incidents.applyOrReplay(request.response, to: request.incidentID, expectedVersion: expectedVersion,
+                                            reasonCode: request.reasonCode, overriding: request.overriding, responseID: request.responseID)
         })
     }
 }
 
-extension IncidentOperation where Request == RefundOutcomeRequest, Output == RefundRequest {
+extension RecognisedOperation where Request == RefundOutcomeRequest, Output == RefundRequest {
     static func recordRefundOutcome(_ request: RefundOutcomeRequest, actor: ActorIdentity) -> Self {
-        Self(request: request, replayInSnapshot: { replays throws(LarderError) in
+        Self(request: request, replayInSnapshot: { view throws(LarderError) in
+            let replays = IncidentReplays(view)
             guard actor.role != .accountManager, let refund = try replays.refund(request.refundID) else { return nil }
             return try? replays.refundOutcome(refund, status: request.status, detail: request.detail)
-        }, change: { writer throws(LarderError) in
-            try writer.recordRefundOutcomeOrReplay(request.refundID, status: request.status, detail: request.detail)
+        }, change: { txn throws(LarderError) in
+            try txn.incidents.recordRefundOutcomeOrReplay(request.refundID, status: request.status, detail: request.detail)
         })
     }
 }
 
 extension IncidentReplays {
+    /// The checks, in a read snapshot.
+    init(_ view: StoreView) {
+        self.init(txn: view.txn, tables: view.tables)
+    }
+
     func incident(_ id: String) throws(LarderError) -> Incident? {
         try IncidentReader(txn: txn, tables: tables).incident(id: id)
     }

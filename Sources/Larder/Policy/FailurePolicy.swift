@@ -99,10 +99,13 @@ public struct FailurePolicy: Sendable, Hashable, Codable {
     public var creditIssuingAccount: String
     /// The ledger of packs: transfers on it tagged with a cancelled cycle are refused.
     public var packsLedger: String
+    /// Who may propose and decide compensation, and which proposals apply at once.
+    public var compensation: CompensationPolicy
 
     public init(allowedResponses: [Role: Set<ResponseType>], adminOnlyCategories: Set<IncidentCategory>,
                 preApprovedCredits: [PreApprovedCredit], creditRules: [CreditRule], creditLedger: String,
-                creditIssuingAccount: String, packsLedger: String) {
+                creditIssuingAccount: String, packsLedger: String, compensation: CompensationPolicy = .default) {
+        self.compensation = compensation
         self.allowedResponses = allowedResponses
         self.adminOnlyCategories = adminOnlyCategories
         self.preApprovedCredits = preApprovedCredits
@@ -166,6 +169,7 @@ public struct FailurePolicy: Sendable, Hashable, Codable {
         guard allowedResponses[.accountManager]?.contains(.refund) != true else {
             throw LarderError(.validationFailed, "Account managers may not issue refunds.")
         }
+        try compensation.validate()
     }
 
     /// The canonical encoding recorded in the audit log and fingerprinted.
@@ -177,7 +181,7 @@ public struct FailurePolicy: Sendable, Hashable, Codable {
     // the policy's encoding is fingerprinted, so it uses sorted arrays and string keys instead.
     private enum CodingKeys: String, CodingKey {
         case allowedResponses, adminOnlyCategories, preApprovedCredits, creditRules, creditLedger,
-             creditIssuingAccount, packsLedger
+             creditIssuingAccount, packsLedger, compensation
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -193,6 +197,7 @@ public struct FailurePolicy: Sendable, Hashable, Codable {
         try container.encode(creditLedger, forKey: .creditLedger)
         try container.encode(creditIssuingAccount, forKey: .creditIssuingAccount)
         try container.encode(packsLedger, forKey: .packsLedger)
+        try container.encode(compensation, forKey: .compensation)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -217,5 +222,7 @@ public struct FailurePolicy: Sendable, Hashable, Codable {
         creditLedger = try container.decode(String.self, forKey: .creditLedger)
         creditIssuingAccount = try container.decode(String.self, forKey: .creditIssuingAccount)
         packsLedger = try container.decode(String.self, forKey: .packsLedger)
+        // A policy recorded before compensation rules existed governed no proposal: read it with the defaults.
+        compensation = try container.decodeIfPresent(CompensationPolicy.self, forKey: .compensation) ?? .default
     }
 }

@@ -9,17 +9,19 @@ struct StoreOperation<Request: FingerprintedRequest, Output: Codable & Sendable>
     let body: @Sendable (StoreTransaction) throws -> Output
 }
 
-/// An incident write: like ``StoreOperation``, plus how to recognise a retry without a
-/// decisionID (see ``IncidentAnswer``), in a read snapshot first and inside the write again.
-struct IncidentOperation<Request: FingerprintedRequest, Output: Codable & Sendable>: Sendable {
+/// A write whose retry the store recognises without a decisionID (see ``IncidentAnswer``): like
+/// ``StoreOperation``, plus how to recognise that retry, in a read snapshot first and inside the
+/// write again. Incident reports, transitions, responses and refund outcomes, compensation
+/// proposals and their decisions, and cycle counts are such writes.
+struct RecognisedOperation<Request: FingerprintedRequest, Output: Codable & Sendable>: Sendable {
     let request: Request
     /// A replay found in a snapshot, or nil (a refusal is left to the write, which checks in the
     /// documented order).
-    let replayInSnapshot: @Sendable (IncidentReplays) throws(LarderError) -> IncidentAnswer<Output>?
-    let change: @Sendable (IncidentWriter) throws(LarderError) -> IncidentAnswer<Output>
+    let replayInSnapshot: @Sendable (StoreView) throws(LarderError) -> IncidentAnswer<Output>?
+    let change: @Sendable (StoreTransaction) throws(LarderError) -> IncidentAnswer<Output>
 }
 
-/// Where an incident write's body notes that it answered a retry. The body may run more than once
+/// Where a recognised write's body notes that it answered a retry. The body may run more than once
 /// (the writer retries a request alone after its batch failed as a whole): the last run counts.
 final class ReplayMark: Sendable {
     private let seq = Mutex<UInt64?>(nil)
@@ -37,36 +39,36 @@ extension Store {
         try await write(context, request: operation.request, operation.body)
     }
 
-    /// An incident write that may find an earlier request already did the work; such an answer is
-    /// reported as ``WriteOutcome/Kind/replayed``.
+    /// A write that may find an earlier request already did the work; such an answer is reported
+    /// as ``WriteOutcome/Kind/replayed``.
     ///
     /// Without a decisionID, a replay is looked for in a read snapshot first, so that a retry is
     /// answered without waiting for the writer (and while writes fail, e.g. on a full disk); the
     /// write checks again, for a retry that races its original. With a decisionID the decision
     /// answers first, as for every write.
-    func run<Q, R>(_ operation: IncidentOperation<Q, R>, context: WriteContext) throws -> WriteOutcome<R> {
+    func run<Q, R>(_ operation: RecognisedOperation<Q, R>, context: WriteContext) throws -> WriteOutcome<R> {
         if let replay = snapshotReplay(operation, context: context) { return replay }
         let mark = ReplayMark()
         return answered(try write(context, request: operation.request, changeBody(operation, mark: mark)), mark: mark)
     }
 
-    func run<Q, R>(_ operation: IncidentOperation<Q, R>, context: WriteContext) async throws -> WriteOutcome<R> {
+    func run<Q, R>(_ operation: RecognisedOperation<Q, R>, context: WriteContext) async throws -> WriteOutcome<R> {
         if let replay = snapshotReplay(operation, context: context) { return replay }
         let mark = ReplayMark()
         return answered(try await write(context, request: operation.request, changeBody(operation, mark: mark)), mark: mark)
     }
 
-    private func snapshotReplay<Q, R>(_ operation: IncidentOperation<Q, R>, context: WriteContext) -> WriteOutcome<R>? {
+    private func snapshotReplay<Q, R>(_ operation: RecognisedOperation<Q, R>, context: WriteContext) -> WriteOutcome<R>? {
         guard context.decisionID == nil, (try? context.validate()) != nil,
-              let answer = try? read({ view in try operation.replayInSnapshot(IncidentReplays(txn: view.txn, tables: view.tables)) }),
+              let answer = try? read({ view in try operation.replayInSnapshot(view) }),
               let seq = answer.replayedSeq else { return nil }
         counters.replayed()
         return WriteOutcome(kind: .replayed, result: answer.value, auditSeq: seq, storedResult: nil)
     }
 
-    private func changeBody<Q, R>(_ operation: IncidentOperation<Q, R>, mark: ReplayMark) -> @Sendable (StoreTransaction) throws -> R {
+    private func changeBody<Q, R>(_ operation: RecognisedOperation<Q, R>, mark: ReplayMark) -> @Sendable (StoreTransaction) throws -> R {
         { txn in
-            let answer = try operation.change(txn.incidents)
+            let answer = try operation.change(txn)
             mark.note(answer.replayedSeq)
             return answer.value
         }

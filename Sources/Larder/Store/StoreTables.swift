@@ -38,10 +38,18 @@ struct StoreTables: Sendable {
     /// Cancelled cycle → the incident that cancelled it.
     static let cancelledCyclesName = "cancelled_cycles"
 
+    /// Compensation proposals by id.
+    static let compensationProposalsName = "compensation_proposals"
+    /// ("state:pending" | "incident:<id>" | "all", (proposed µs, id)) → empty.
+    static let compensationIndexName = "compensation_index"
+    /// Stock cycle counts by count id.
+    static let stockCountsName = "stock_counts"
+
     static let allNames = [auditName, auditByRequestName, auditByRefName, auditByTimeName,
                            decisionsName, decisionsByTimeName, metaName,
                            ledgerAccountsName, ledgerBalancesName, ledgerTransfersName, ledgerResolutionsName, ledgerHistoryName,
-                           incidentsName, incidentsIndexName, incidentRefundsName, cancelledCyclesName]
+                           incidentsName, incidentsIndexName, incidentRefundsName, cancelledCyclesName,
+                           compensationProposalsName, compensationIndexName, stockCountsName]
 
     let audit: Table<UInt64, [UInt8]>
     let auditByRequest: Table<KeyPair<String, UInt64>, Empty>
@@ -59,6 +67,9 @@ struct StoreTables: Sendable {
     let incidentsIndex: Table<KeyPair<String, KeyPair<Int64, String>>, Empty>
     let incidentRefunds: Table<String, [UInt8]>
     let cancelledCycles: Table<String, [UInt8]>
+    let compensationProposals: Table<String, [UInt8]>
+    let compensationIndex: Table<KeyPair<String, KeyPair<Int64, String>>, Empty>
+    let stockCounts: Table<String, [UInt8]>
 
     init(_ environment: Environment) throws(StorageError) {
         audit = try environment.table(Self.auditName)
@@ -77,6 +88,9 @@ struct StoreTables: Sendable {
         incidentsIndex = try environment.table(Self.incidentsIndexName)
         incidentRefunds = try environment.table(Self.incidentRefundsName)
         cancelledCycles = try environment.table(Self.cancelledCyclesName)
+        compensationProposals = try environment.table(Self.compensationProposalsName)
+        compensationIndex = try environment.table(Self.compensationIndexName)
+        stockCounts = try environment.table(Self.stockCountsName)
     }
 }
 

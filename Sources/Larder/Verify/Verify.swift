@@ -138,6 +138,8 @@ struct Verifier {
         try verifyDecisions()
         try verifyLedger()
         try verifyIncidents()
+        try verifyCompensation()
+        try verifyStock()
     }
 
     func tick(_ phase: String, _ done: Int, _ total: Int, force: Bool = false) {

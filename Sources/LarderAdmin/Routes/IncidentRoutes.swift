@@ -1,8 +1,9 @@
 import Hummingbird
 import Larder
 
-/// `ops:read` incidents: a filtered, paged listing and one incident with its audit trail and
-/// ledger effects. Every answer with data is recorded as FORENSIC_ACCESS before it is sent.
+/// `ops:read` incidents: a filtered, paged listing and one incident with its audit trail, ledger
+/// effects and compensation proposals. Every answer with data is recorded as FORENSIC_ACCESS
+/// before it is sent.
 enum IncidentRoutes {
     static let all: [AdminRoute] = [
         AdminRoute(path: "/v1/incidents", scope: .opsRead, handler: list),
@@ -102,7 +103,14 @@ enum IncidentRoutes {
         _ = try QueryParameters(call.request.uri.query, allowed: [])
         let id = try call.identifier("id"), store = call.store
         let now = store.options.clock.now().unixMicros
-        guard let detail = try await offload({ try store.read { view in try view.incidents.detail(id: id) } }) else {
+        // One snapshot: the proposals agree with the responses and transfers they produced.
+        let found = try await offload {
+            try store.read { view -> (IncidentDetail, [CompensationProposal])? in
+                guard let detail = try view.incidents.detail(id: id) else { return nil }
+                return (detail, try view.compensation.proposals(incident: id))
+            }
+        }
+        guard let (detail, proposals) = found else {
             throw LarderError(.notFound, "There is no incident \(JSONWriter.quoted(id)).")
         }
         try await call.recordForensicAccess(filters: [("id", id)], resultCount: 1)
@@ -116,6 +124,9 @@ enum IncidentRoutes {
             }
             o.array("refunds") { list in
                 for refund in detail.refunds { list.object { r in IncidentJSON.refund(refund, to: &r) } }
+            }
+            o.array("proposals") { list in
+                for proposal in proposals { list.object { p in CompensationJSON.proposal(proposal, nowMicros: now, to: &p) } }
             }
         }
     }

@@ -44,6 +44,21 @@ struct DemoCommand: AsyncParsableCommand {
             console.print("    \(incident.id.column(10)) \(incident.category.rawValue.column(18)) \(incident.severity.rawValue) \(incident.state.rawValue.column(10)) \(incident.responses.count) response(s)  \(incident.summary)")
         }
         console.print("  open incidents in the store: \(summary.openIncidents.count)")
+        console.print("  today's compensation proposals:")
+        for proposal in summary.proposals {
+            let how = proposal.decision.map { decision in
+                decision.autoRule.map { "at once, rule \($0)" } ?? "by \(decision.actor.id)"
+            } ?? "waiting, decide by \(RFC3339.format(proposal.decideByMicros))"
+            console.print("    \(proposal.id.column(34)) \(proposal.offer.channel.rawValue.column(7)) \(String(proposal.offer.totalCents).leftPadded(6))¢  \(proposal.state.rawValue.column(9)) \(how)")
+        }
+        console.print("  proposals waiting in the store: \(summary.waitingProposals) (overdue: \(summary.overdueProposals))")
+        if let count = summary.count {
+            console.print("  tomato count \(count.id): counted \(count.counted), ledger expected \(count.expected), adjustment \(count.adjustment)")
+        }
+        if let costs = summary.costs {
+            console.print("  today's incident costs:")
+            for line in IncidentCostTable.lines(costs, indent: "    ") { console.print(line) }
+        }
         console.print("  audit head: seq \(summary.head.seq) \(summary.head.chainHash.hexString)")
         console.print("  chain verified: \(summary.verify.isIntact ? "yes" : "NO — run larder verify") (\(summary.verify.recordsChecked) records, every index and ledger balance)")
         guard !noServe else { return }
@@ -70,6 +85,7 @@ struct DemoCommand: AsyncParsableCommand {
             console.print("  curl -s -H 'Authorization: Bearer \(secret)' '\(base)/v1/audit?ref=incident:\(incident)'")
             console.print("  curl -s -H 'Authorization: Bearer \(secret)' \(base)/v1/incidents/\(incident)")
             console.print("  curl -s -H 'Authorization: Bearer \(secret)' \(base)/v1/audit/verify")
+            console.print("  curl -s -H 'Authorization: Bearer \(secret)' '\(base)/v1/reports/incident-costs?group_by=category'")
             console.print("  curl -s \(base)/metrics")
         }.runService()
     }

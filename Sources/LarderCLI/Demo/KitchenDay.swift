@@ -4,8 +4,10 @@ import Larder
 /// A realistic, seeded kitchen day played through Larder's public Swift API (its async forms): customers' packs
 /// and credits, orders consuming packs, a supply, a delivery and a kitchen incident, responses by
 /// an account manager, an admin and the system — with one denied action, two replayed retries (a
-/// report and a credit), one refund request and its outcome, one reversal and one cancelled cycle.
-/// Every money-moving response carries a decisionID or a responseID.
+/// report and a credit), one refund request and its outcome, one reversal and one cancelled cycle;
+/// compensation proposals (one applied at once by the policy, one approved, one rejected, one left
+/// waiting); tomatoes received, issued and cycle-counted (the count finds a shortfall); and the
+/// day's incident costs. Every money-moving call carries a decisionID or a caller-chosen id.
 ///
 /// Running it again on the same store plays the next day (ids are prefixed `d<day>-`).
 struct KitchenDay {
@@ -22,6 +24,10 @@ struct KitchenDay {
     let vendorMonitor = ActorIdentity(id: "vendor-monitor", role: .system)
     let billing = ActorIdentity(id: "billing-callback", role: .system)
     let chef = ActorIdentity(id: "chef-lee", role: .system)
+    let storekeeper = ActorIdentity(id: "store-kai", role: .accountManager)
+
+    /// Where the tomatoes are kept.
+    static let tomatoBin = StockLocation(hub: "central", bin: "chill-A3")
 
     struct Summary {
         var customers: [(name: String, packs: Int64, credits: Int64)] = []
@@ -29,6 +35,15 @@ struct KitchenDay {
         var incidentsToday: [Incident] = []
         var head = ChainHead.empty
         var verify = VerifyReport()
+        /// Today's compensation proposals, as they ended.
+        var proposals: [CompensationProposal] = []
+        /// Proposals still waiting in the store, and how many of them are overdue.
+        var waitingProposals = 0
+        var overdueProposals = 0
+        /// Today's tomato count.
+        var count: StockCount?
+        /// What today's incidents cost.
+        var costs: IncidentCostReport?
     }
 
     init(store: Store, console: Console, seed: UInt64) throws {
@@ -83,6 +98,13 @@ struct KitchenDay {
         }
         step("\(customers.count) customers bought pack bundles")
 
+        // Stock: the morning's tomato delivery, short (the supply incident below names the item).
+        let delivered = UInt64(random.next(in: 36...44))
+        try await store.receiveStock(delivered, of: "tomato", at: Self.tomatoBin, transferID: "\(prefix)-grn-tomato",
+                               refs: [.vendor("green-farm"), .order("\(prefix)-po-tomato"), dayRef],
+                               context: context(storekeeper, "grn-tomato"))
+        step("received \(delivered) tomatoes of the 100 ordered into \(Self.tomatoBin)")
+
         // Lunch: orders consume packs.
         var orders = 0
         for name in customers {
@@ -95,6 +117,10 @@ struct KitchenDay {
             }
         }
         step("lunch: \(orders) orders consumed one pack each")
+        let tomatoesUsed = UInt64(random.next(in: 10...16))
+        try await store.issueStock(tomatoesUsed, of: "tomato", from: Self.tomatoBin, transferID: "\(prefix)-issue-tomato-lunch",
+                             refs: [.cycle("\(prefix)-lunch"), dayRef], context: context(chef, "issue-tomato-lunch"))
+        step("the kitchen issued \(tomatoesUsed) tomatoes for lunch")
 
         // One reversal: a double charge at lunch, undone through the ledger.
         let doubled = customers[0]
@@ -109,14 +135,20 @@ struct KitchenDay {
         // Incident 1 — supply: a vendor short delivery, answered with a consented substitution.
         let supply = try await store.recordIncident(
             IncidentReport(category: .supply, severity: .p2, summary: "Green Farm delivered 40% of the tomatoes ordered",
-                           source: "vendor-monitor", refs: [.vendor("green-farm"), dayRef]),
+                           source: "vendor-monitor", refs: [.vendor("green-farm"), .item("tomato"), dayRef]),
             context: context(vendorMonitor, "supply-report")).result
         try await store.transition(supply.id, to: .acknowledged, expectedVersion: 1, context: context(accountManager, "supply-ack"))
         try await store.apply(.substitution(item: "tomato-salad", substitute: "roast-pepper-salad",
                                       consent: .preAuthorised(reference: "\(customers[1])-prefs-2026")),
                         to: supply.id, context: context(accountManager, "supply-substitute"))
+        // A standard credit on a P2 incident: the policy applies it at once.
+        let missing = try await store.proposeCompensation(
+            .credit(CompensationCredit(customerAccount: "cust-\(customers[1]).credits", value: .amount(cents: 300),
+                                       basis: .preApproved(code: "missing-item"))),
+            for: supply.id, reasonCode: "salad-changed", proposalID: "missing-tomato-\(customers[1])",
+            context: context(accountManager, "supply-propose")).result
         try await store.transition(supply.id, to: .contained, context: context(accountManager, "supply-contain"))
-        step("supply incident \(supply.id): substitution with pre-authorised consent, contained")
+        step("supply incident \(supply.id): substitution with pre-authorised consent; a 300¢ missing-item credit was \(missing.state.rawValue) at once (\(missing.decision?.autoRule ?? "no rule")); contained")
 
         // Incident 2 — delivery: a late van. The detector's report is retried with the same decisionID.
         let report = IncidentReport(category: .delivery, severity: .p1, summary: "Van on route R4 running 40 minutes late",
@@ -153,8 +185,33 @@ struct KitchenDay {
         try await store.recordRefundOutcome(refund.refundID!, status: .succeeded, detail: "psp-ref-\(prefix)-77",
                                       context: context(billing, "r4-refund-outcome"))
         step("the admin overrode the credit (800¢, reason vip-customer) and requested a 1299¢ refund; Billing reported it succeeded")
+        // A P1 incident: even a standard credit waits for a decision; its amount is reserved meanwhile.
+        let coldMeal = try await store.proposeCompensation(
+            .credit(CompensationCredit(customerAccount: "cust-\(customers[1]).credits",
+                                       value: .percentage(percent: 50, ofCents: 2_400, capCents: 1_000), basis: .preApproved(code: "quality-issue"))),
+            for: late.id, reasonCode: "meal-arrived-cold", proposalID: "cold-meal-\(customers[1])",
+            context: context(accountManager, "r4-propose")).result
+        let reserved = try store.read { view in try view.ledger.balance(of: "cust-\(customers[1]).credits") }
+        step("proposed 50% of 24.00 capped at 10.00 for \(customers[1]): \(coldMeal.state.rawValue), \(coldMeal.creditCents ?? 0)¢ reserved (pending \(reserved.creditsPending)¢, not spendable)")
+        try await store.approveCompensation(coldMeal.id, reasonCode: "meal-arrived-cold",
+                                      context: context(admin, "r4-approve", decision: "\(prefix)-approve-cold-meal"))
+        step("the admin approved it: the reserved credit was posted and applied as a response")
+        let waiting = try await store.proposeCompensation(
+            .credit(CompensationCredit(customerAccount: "cust-\(customers[2]).credits", value: .amount(cents: 300),
+                                       basis: .rule(id: "delivery-late-30min"))),
+            for: late.id, reasonCode: "route-late", context: context(dispatch, "r4-propose-rule", decision: "\(prefix)-R4-rule-proposal")).result
+        step("the dispatch monitor proposed a 300¢ rule credit for \(customers[2]): \(waiting.state.rawValue) until someone decides")
         try await store.transition(late.id, to: .contained, context: context(accountManager, "r4-contain"))
         try await store.transition(late.id, to: .resolved, context: context(accountManager, "r4-resolve"))
+
+        // Dinner reservations: packs held (pending) for the dinner cycle.
+        let diners = [customers[0], customers[3]]
+        for name in diners {
+            try await store.post(.pending(id: "\(prefix)-reserve-\(name)-dinner", debit: "cust-\(name).packs", credit: "kitchen.packs.consumed",
+                                    amount: 1, code: 2, refs: [.cycle("\(prefix)-dinner"), dayRef]),
+                           context: context(dispatch, "reserve-\(name)-dinner"))
+        }
+        step("dinner: \(diners.count) packs reserved")
 
         // Incident 3 — kitchen: an oven fails; the dinner cycle is cancelled, its packs are not consumed.
         let oven = try await store.recordIncident(
@@ -172,6 +229,33 @@ struct KitchenDay {
         } catch let error as LarderError {
             refused("a dinner order tried to consume a pack of the cancelled cycle", error)
         }
+        for name in diners {
+            try await store.post(.void(id: "\(prefix)-reserve-\(name)-dinner.void", pending: "\(prefix)-reserve-\(name)-dinner",
+                                 refs: [.cycle("\(prefix)-dinner"), dayRef]),
+                           context: context(dispatch, "release-\(name)-dinner"))
+        }
+        step("the \(diners.count) dinner reservations were released: the packs stay with their customers")
+        // A mixed proposal (a credit and half the meal refunded) is non-standard: only an admin decides it.
+        let mixed = try await store.proposeCompensation(
+            .mixed(credit: CompensationCredit(customerAccount: "cust-\(customers[3]).credits", value: .amount(cents: 500), basis: .discretionary),
+                   refund: CompensationRefund(billingTransaction: "bill-\(prefix)-\(customers[3])-88",
+                                              value: .percentage(percent: 50, ofCents: 2_598, capCents: 1_500))),
+            for: oven.id, reasonCode: "dinner-cancelled", proposalID: "dinner-\(customers[3])",
+            context: context(accountManager, "oven-propose")).result
+        do {
+            try await store.approveCompensation(mixed.id, context: context(accountManager, "oven-am-approve"))
+        } catch let error as LarderError {
+            refused("the account manager tried to approve the non-standard proposal", error)
+        }
+        let rejection = context(admin, "oven-reject", decision: "\(prefix)-reject-dinner-\(customers[3])")
+        try await store.rejectCompensation(mixed.id, reasonCode: "covered-by-cancellation", context: rejection)
+        let rejectionRetry = try await store.rejectCompensation(mixed.id, reasonCode: "covered-by-cancellation", context: rejection)
+        step("the admin rejected the mixed proposal (\(mixed.offer.totalCents)¢; its reserved 500¢ released); the retry was \(rejectionRetry.kind.rawValue)")
+        do {
+            try await store.approveCompensation(mixed.id, reasonCode: "second-thoughts", context: context(admin, "oven-approve-late"))
+        } catch let error as LarderError {
+            refused("approving the rejected proposal afterwards", error)
+        }
         for (state, what) in [(IncidentState.contained, "contain"), (.resolved, "resolve")] {
             try await store.transition(oven.id, to: state, context: context(accountManager, "oven-\(what)"))
         }
@@ -182,6 +266,14 @@ struct KitchenDay {
         }
         try await store.transition(oven.id, to: .closed, postmortemRef: "pm-\(prefix)-oven2", context: context(admin, "oven-close"))
         step("kitchen incident \(oven.id): dinner cycle cancelled by the admin, closed with postmortem pm-\(prefix)-oven2")
+
+        // The afternoon cycle count: the bin holds fewer tomatoes than the ledger says (some spoiled).
+        let onLedger = try store.read { view in try view.stock.quantity(of: "tomato", at: Self.tomatoBin) }
+        let counted = onLedger - UInt64(random.next(in: 1...3))
+        let count = try await store.recordCount(item: "tomato", location: Self.tomatoBin, counted: counted,
+                                          countID: "\(prefix)-cc-tomato-chill-A3", refs: [dayRef],
+                                          context: context(storekeeper, "cc-tomato")).result
+        step("cycle count of tomatoes at \(Self.tomatoBin): counted \(count.counted), the ledger expected \(count.expected); adjustment \(count.adjustment) booked, nothing overwritten")
 
         // The summary.
         var summary = Summary()
@@ -197,6 +289,15 @@ struct KitchenDay {
         summary.openIncidents = try store.read { view in
             try view.incidents.incidents(limit: 500).incidents.filter { $0.state != .closed }
         }
+        summary.proposals = try [missing.id, coldMeal.id, waiting.id, mixed.id].map { id in
+            try store.read { view in try view.compensation.proposal(id: id)! }
+        }
+        summary.waitingProposals = try store.read { view in
+            try view.compensation.proposals(state: .pending, limit: CompensationReader.proposalsPerPageMax).proposals.count
+        }
+        summary.overdueProposals = try store.overdueProposals().count
+        summary.count = count
+        summary.costs = try store.read { view in try view.reports.incidentCosts(since: supply.createdAtMicros) }
         summary.head = try store.read { view in try view.audit.head() }
         summary.verify = try store.verify()
         return summary
