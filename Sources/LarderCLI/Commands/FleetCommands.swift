@@ -87,7 +87,8 @@ struct FleetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fleet",
         abstract: "Verify and query the audit logs the boxes shipped to PostgreSQL.",
-        subcommands: [FleetVerifyCommand.self, FleetAuditCommand.self, FleetMigrateCommand.self, FleetSimulateCommand.self])
+        subcommands: [FleetVerifyCommand.self, FleetAuditCommand.self, FleetReportCommand.self, FleetMigrateCommand.self,
+                      FleetSimulateCommand.self])
 }
 
 /// `larder fleet verify`.
@@ -264,6 +265,74 @@ struct FleetAuditCommand: AsyncParsableCommand {
             console.print(started ? "]}" : "{\"records\":[]}")
         case .ndjson:
             break
+        }
+    }
+}
+
+/// `larder fleet report`.
+struct FleetReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report", abstract: "Reports over the audit records the boxes shipped.",
+        subcommands: [FleetIncidentCostsCommand.self])
+}
+
+/// `larder fleet report incident-costs`: `larder report incident-costs` across the fleet.
+struct FleetIncidentCostsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "incident-costs",
+        abstract: "Credits, refunds and cancelled packs of the incidents recorded on every box (or one), grouped.",
+        discussion: """
+            The figures a box's `larder report incident-costs` shows, computed from the shipped audit records alone; \
+            --group-by box adds one row per box.
+            """)
+
+    @Option(name: .long, help: "The fleet database URL (a read-only role is enough).")
+    var postgres: String
+
+    @Option(name: .customLong("box-id"), help: "Only this box's incidents.")
+    var boxID: String?
+
+    @Option(name: .long, help: "Incidents recorded at or after this RFC 3339 time.")
+    var since: String?
+
+    @Option(name: .long, help: "Incidents recorded before this RFC 3339 time.")
+    var until: String?
+
+    @Option(name: .customLong("group-by"), help: "box, category, severity, day or ref:KIND (e.g. ref:route).")
+    var groupBy = "category"
+
+    @Option(name: .long, help: "table or json.")
+    var format = "table"
+
+    func validate() throws {
+        guard FleetCostGrouping(groupBy) != nil else {
+            throw ValidationError("--group-by must be box, category, severity, day or ref:KIND.")
+        }
+        guard ["table", "json"].contains(format) else { throw ValidationError("--format must be table or json.") }
+    }
+
+    func run() async throws {
+        let console = Console.current
+        let destination = try FleetDestination(url: postgres)
+        let since = try self.since.map { text throws(LarderError) in try Parse.time(text, option: "--since") }
+        let until = try self.until.map { text throws(LarderError) in try Parse.time(text, option: "--until") }
+        let grouping = FleetCostGrouping(groupBy)!
+        let fleet = try await FleetReports.incidentCosts(destination, boxID: boxID, since: since, until: until, groupBy: grouping)
+        if format == "json" {
+            console.print(fleet.jsonText)
+            return
+        }
+        let lines: [String]
+        switch grouping {
+        case .box:
+            lines = IncidentCostTable.lines(grouping: "box", rows: fleet.boxRows.map { ($0.boxID, $0.figures) }, total: fleet.report.total)
+        case .incidents:
+            lines = IncidentCostTable.lines(fleet.report)
+        }
+        for line in lines { console.print(line) }
+        console.print("\(fleet.boxes) box(es) with incidents in the range")
+        if fleet.recordsSkipped > 0 {
+            console.print("note: \(fleet.recordsSkipped) record(s) the report reads have no jsonb payload in the fleet database and were not counted")
         }
     }
 }
