@@ -343,3 +343,13 @@ func withOwnCluster<T>(_ body: (PostgresCluster) async throws -> T) async throws
         throw error
     }
 }
+
+/// In CI the fleet tests must run, not skip: `.ci/run` installs PostgreSQL (Tools/setup.sh
+/// --tests), and a skipped suite would pass without testing anything.
+@Suite("fleet tests run in CI")
+struct FleetTestsRunInCI {
+    @Test func postgreSQLIsAvailableWhenCIIsSet() {
+        guard ProcessInfo.processInfo.environment["CI"] == "true" else { return }
+        #expect(PostgresCluster.unavailableReason == nil, "CI=true but \(PostgresCluster.unavailableReason ?? "")")
+    }
+}
