@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The fleet benchmark (BENCHMARKS.md, "Fleet"): a throwaway PostgreSQL server on a free loopback
 # port, BOXES stores of RECORDS audit records each, one box shipped alone, the others shipped
-# concurrently into the same database, then the whole fleet verified; then `larder ship` and
-# `larder fleet verify` once more as plain commands. Prints the figures.
+# concurrently into the same database, then the whole fleet verified on one connection; then
+# `larder ship` and `larder fleet verify` once more as plain commands, and the whole fleet
+# verified again 4 boxes at a time. Prints the figures.
 #
 #   bash Tools/fleet-simulation.sh [BOXES] [RECORDS] [BATCH] [METHOD]   # defaults: 50 100000 1000 copy
 #
@@ -57,7 +58,7 @@ echo "\$ larder ship --db $store --postgres $cli --box-id kitchen-0 --batch $bat
 timed "$larder" ship --db "$store" --postgres "$cli" --box-id kitchen-0 --batch "$batch" 2>&1 | grep -v '^ship:'
 echo "\$ larder fleet verify --postgres $cli"
 timed "$larder" fleet verify --postgres "$cli" 2>&1 | grep -v '^fleet verify:'
-echo "\$ larder fleet verify --postgres $url   # the whole simulated fleet"
-"$larder" fleet verify --postgres "$url" 2>&1 | tail -1
+echo "\$ larder fleet verify --postgres $url --jobs 4   # the whole simulated fleet, 4 boxes at a time"
+"$larder" fleet verify --postgres "$url" --jobs 4 2>&1 | tail -1
 psql -h 127.0.0.1 -p "$port" -U larder -d postgres -Atc \
   "SELECT 'database size: ' || pg_size_pretty(pg_database_size('postgres')) || ', larder_audit ' || pg_size_pretty(pg_total_relation_size('larder_audit'))"

@@ -3,6 +3,7 @@ public import Larder
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// The first thing wrong with a box's rows.
 public struct FleetProblem: Sendable, Hashable, CustomStringConvertible {
@@ -48,13 +49,16 @@ public struct FleetVerifyReport: Sendable, Hashable {
     }
 }
 
-/// Progress of a fleet verification: rows of the current box done, of how many.
+/// Progress of a fleet verification: rows of one box done, of how many (boxes are verified
+/// several at a time, so reports of different boxes interleave).
 public struct FleetVerifyProgress: Sendable {
     public let boxID: String
     public let boxIndex: Int
     public let boxCount: Int
     public let rowsDone: UInt64
     public let rowsTotal: UInt64
+    /// Rows shipped by every box being verified.
+    public let fleetRowsTotal: UInt64
 }
 
 /// Re-derives every box's chain from the rows in the fleet database, trusting nothing but the
@@ -72,6 +76,8 @@ public struct FleetVerifyProgress: Sendable {
 public enum FleetVerifier {
     /// Rows between two progress reports.
     public static let progressRowsInterval: UInt64 = 1_000
+    /// Boxes verified at once at most (one database connection each).
+    public static let jobsMax = 64
 
     /// Verifies every box, or only `boxID`.
     ///
@@ -79,44 +85,86 @@ public enum FleetVerifier {
     ///   got it from the box's operator (not from the database): checkpoints are checked against
     ///   it, and a different key registered in `larder_boxes` is a problem. Without it, the key
     ///   the box registered when it first shipped is used.
+    /// - parameter jobs: boxes verified at once, each on a connection of its own (1 to
+    ///   ``jobsMax``): a box's rows are checked in order on one connection, so a fleet verifies
+    ///   faster with several, up to the cores of this machine and of the server.
     /// - throws: NOT_FOUND for an unknown `boxID`; VALIDATION_FAILED for a `verifierKey` without
-    ///   `boxID`; STORAGE_UNAVAILABLE or PERSISTENCE_ERROR (external dependency) when the
+    ///   `boxID` or `jobs` out of range; STORAGE_UNAVAILABLE or PERSISTENCE_ERROR (external dependency) when the
     ///   database cannot be read. A broken box is not an error: it is in the report.
     public static func verify(destination: FleetDestination, boxID: String? = nil, verifierKey: NoteVerifierKey? = nil,
-                              clock: FleetClock = .system,
-                              onProgress: @Sendable (FleetVerifyProgress) -> Void = { _ in }) async throws(LarderError) -> FleetVerifyReport {
+                              jobs: Int = 4, clock: FleetClock = .system,
+                              onProgress: @escaping @Sendable (FleetVerifyProgress) -> Void = { _ in }) async throws(LarderError) -> FleetVerifyReport {
         guard verifierKey == nil || boxID != nil else {
             throw LarderError(.validationFailed, "A verifier key is one box's: give the box id with it.")
         }
+        guard (1...jobsMax).contains(jobs) else { throw LarderError(.validationFailed, "jobs \(jobs) is not in 1...\(jobsMax).") }
         let started = clock.now()
         let configuration = try destination.configuration()
         let logger = FleetLogging.silent
         do {
-            return try await withFleetConnection(configuration) { connection in
+            let boxes = try await withFleetConnection(configuration) { connection in
                 guard try await FleetSchema.currentVersion(connection, logger: logger) != nil else {
                     throw LarderError(.notFound, "\(destination.redacted) holds no Larder fleet tables (nothing was shipped there).")
                 }
-                var boxes: [(id: String, shipped: ChainHead, key: String?)] = []
+                var boxes: [ListedBox] = []
                 let listing: PostgresQuery = boxID.map { "SELECT box_id, last_seq, last_chain_hash, verifier_key FROM larder_boxes WHERE box_id = \($0)" }
                     ?? "SELECT box_id, last_seq, last_chain_hash, verifier_key FROM larder_boxes ORDER BY box_id"
                 for try await (id, seq, chain, key) in try await connection.query(listing, logger: logger)
                     .decode((String, Int64, ByteBuffer, String?).self) {
-                    boxes.append((id, ChainHead(seq: UInt64(seq), chainHash: Array(buffer: chain)), key))
+                    boxes.append(ListedBox(id: id, shipped: ChainHead(seq: UInt64(seq), chainHash: Array(buffer: chain)), key: key))
                 }
-                if let boxID, boxes.isEmpty { throw LarderError(.notFound, "No box \(boxID) in \(destination.redacted).") }
-                var reports: [BoxVerifyReport] = []
-                for (index, box) in boxes.enumerated() {
-                    let keys = BoxKeys(registered: box.key, trusted: verifierKey)
-                    reports.append(try await verifyBox(box.id, shipped: box.shipped, keys: keys, on: connection) { done in
-                        onProgress(FleetVerifyProgress(boxID: box.id, boxIndex: index, boxCount: boxes.count,
-                                                       rowsDone: done, rowsTotal: box.shipped.seq))
-                    })
-                }
-                return FleetVerifyReport(boxes: reports, elapsed: clock.now() - started)
+                return boxes
             }
+            if let boxID, boxes.isEmpty { throw LarderError(.notFound, "No box \(boxID) in \(destination.redacted).") }
+            let fleetRows = boxes.reduce(UInt64(0)) { $0 + $1.shipped.seq }
+            // Workers take the next box from a shared counter, each on its own connection; the
+            // reports are put back in box order.
+            let next = TicketCounter()
+            let reports = try await withThrowingTaskGroup(of: [(Int, BoxVerifyReport)].self) { group in
+                for _ in 0..<min(jobs, boxes.count) {
+                    group.addTask {
+                        try await withFleetConnection(configuration) { connection in
+                            var done: [(Int, BoxVerifyReport)] = []
+                            while true {
+                                let index = next.take()
+                                guard index < boxes.count else { return done }
+                                let box = boxes[index]
+                                let keys = BoxKeys(registered: box.key, trusted: verifierKey)
+                                done.append((index, try await verifyBox(box.id, shipped: box.shipped, keys: keys, on: connection) { rows in
+                                    onProgress(FleetVerifyProgress(boxID: box.id, boxIndex: index, boxCount: boxes.count,
+                                                                   rowsDone: rows, rowsTotal: box.shipped.seq, fleetRowsTotal: fleetRows))
+                                }))
+                            }
+                        }
+                    }
+                }
+                var all: [(Int, BoxVerifyReport)] = []
+                for try await part in group { all += part }
+                return all.sorted { $0.0 < $1.0 }.map(\.1)
+            }
+            return FleetVerifyReport(boxes: reports, elapsed: clock.now() - started)
         } catch {
             throw FleetFailure.larderError(error, doing: "Verifying the fleet in \(destination.redacted)")
         }
+    }
+
+    /// Hands out 0, 1, 2 … to the workers, each number once.
+    final class TicketCounter: Sendable {
+        private let next = Mutex(0)
+
+        func take() -> Int {
+            next.withLock { value in
+                defer { value += 1 }
+                return value
+            }
+        }
+    }
+
+    /// A box as `larder_boxes` lists it.
+    struct ListedBox: Sendable {
+        let id: String
+        let shipped: ChainHead
+        let key: String?
     }
 
     /// The verifier keys of one box: the one it registered in `larder_boxes`, and the one an

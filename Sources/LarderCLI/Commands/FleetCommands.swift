@@ -114,11 +114,15 @@ struct FleetVerifyCommand: AsyncParsableCommand {
             help: "With --box-id: the box's checkpoint verifier key (NAME+<key ID>+<base64>, as `larder key create` printed it), trusted over the one the box registered.")
     var verifierKey: String?
 
+    @Option(name: .long, help: "Boxes verified at once, one connection each (1...\(FleetVerifier.jobsMax)).")
+    var jobs = 4
+
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
 
     func validate() throws {
         if verifierKey != nil, boxID == nil { throw ValidationError("--verifier-key needs --box-id: a key is one box's.") }
+        guard (1...FleetVerifier.jobsMax).contains(jobs) else { throw ValidationError("--jobs must be in 1...\(FleetVerifier.jobsMax).") }
     }
 
     func run() async throws {
@@ -126,7 +130,7 @@ struct FleetVerifyCommand: AsyncParsableCommand {
         let destination = try FleetDestination(url: postgres)
         let key = try verifierKey.map { text throws(LarderError) in try NoteVerifierKey(parsing: text) }
         let progress = FleetVerifyProgressPrinter(console: console)
-        let report = try await FleetVerifier.verify(destination: destination, boxID: boxID, verifierKey: key) { progress.report($0) }
+        let report = try await FleetVerifier.verify(destination: destination, boxID: boxID, verifierKey: key, jobs: jobs) { progress.report($0) }
         progress.finish()
         console.print(json ? Self.json(report) : Self.text(report, destination: destination))
         if !report.isIntact { throw VerifyFailed(status: 1) }
@@ -473,24 +477,27 @@ final class FleetVerifyProgressPrinter: @unchecked Sendable {
     private let console: Console
     private let lock = NSLock()
     private var drawn = false
-    private var lastBox = -1
+    /// Rows done per box (boxes are verified several at a time).
+    private var rowsDone: [Int: UInt64] = [:]
 
     init(console: Console) { self.console = console }
 
     func report(_ progress: FleetVerifyProgress) {
         lock.lock()
         defer { lock.unlock() }
+        let first = rowsDone[progress.boxIndex] == nil
+        rowsDone[progress.boxIndex] = progress.rowsDone
         if console.isTerminal {
-            let fraction = progress.rowsTotal > 0 ? min(1, Double(progress.rowsDone) / Double(progress.rowsTotal)) : 1
+            let done = rowsDone.values.reduce(0, +)
+            let fraction = progress.fleetRowsTotal > 0 ? min(1, Double(done) / Double(progress.fleetRowsTotal)) : 1
             let width = 30
             let filled = Int(fraction * Double(width))
             let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-            console.error("\r\u{1B}[2K[\(bar)] box \(progress.boxIndex + 1)/\(progress.boxCount) \(progress.boxID) \(progress.rowsDone)/\(progress.rowsTotal)",
+            console.error("\r\u{1B}[2K[\(bar)] \(done)/\(progress.fleetRowsTotal) rows; box \(progress.boxIndex + 1)/\(progress.boxCount) \(progress.boxID)",
                           newline: false)
             drawn = true
-        } else if progress.boxIndex != lastBox {
+        } else if first {
             console.error("fleet verify: box \(progress.boxIndex + 1)/\(progress.boxCount) \(progress.boxID) (\(progress.rowsTotal) rows shipped)")
-            lastBox = progress.boxIndex
         }
     }
 

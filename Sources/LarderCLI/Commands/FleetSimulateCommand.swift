@@ -31,12 +31,16 @@ struct FleetSimulateCommand: AsyncParsableCommand {
     @Option(name: .long, help: "copy (the default, what larder ship uses) or insert (multi-row INSERTs, as with row-level security).")
     var method: ShipOptions.BulkInsert = .copy
 
+    @Option(name: .customLong("verify-jobs"), help: "Boxes fleet verify checks at once (1 measures one connection's records/s).")
+    var verifyJobs = 1
+
     @Option(name: .long, help: "Seed of the generated records.")
     var seed: UInt64 = 2026
 
     func validate() throws {
         guard (1...500).contains(boxes) else { throw ValidationError("--boxes must be in 1...500.") }
         guard (1...10_000_000).contains(records) else { throw ValidationError("--records must be in 1...10000000.") }
+        guard (1...FleetVerifier.jobsMax).contains(verifyJobs) else { throw ValidationError("--verify-jobs must be in 1...\(FleetVerifier.jobsMax).") }
         guard (1...ShipOptions.batchRecordsMax).contains(batch) else { throw ValidationError("--batch must be in 1...\(ShipOptions.batchRecordsMax).") }
     }
 
@@ -81,8 +85,8 @@ struct FleetSimulateCommand: AsyncParsableCommand {
                           + "(slowest shipper \(Int(slowest)) rows/s)")
         }
 
-        let report = try await FleetVerifier.verify(destination: destination)
-        console.print("fleet verify: \(report.boxes.count) box(es), \(report.rowsChecked) rows in \(Self.format(report.elapsed)) s = "
+        let report = try await FleetVerifier.verify(destination: destination, jobs: verifyJobs)
+        console.print("fleet verify (\(verifyJobs) job(s)): \(report.boxes.count) box(es), \(report.rowsChecked) rows in \(Self.format(report.elapsed)) s = "
                       + "\(Int(report.rowsPerSecond)) records/s; " + (report.isIntact ? "all intact" : "BROKEN"))
         if !report.isIntact { throw VerifyFailed(status: 1) }
     }
