@@ -176,7 +176,12 @@ let package = Package(
         ),
         .testTarget(
             name: "LarderCLITests",
-            dependencies: ["LarderCLI", "Larder", "LarderStorage", "LarderTesting", "larder"],
+            dependencies: [
+                "LarderCLI", "Larder", "LarderAdmin", "LarderStorage", "LarderTesting", "larder",
+                // Live loopback servers for `larder witness`.
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: strictSettings
         ),
     ],

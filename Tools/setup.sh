@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Larder needs from Debian/Ubuntu packages when it is missing:
-# liblmdb-dev (headers + library), lmdb-utils (mdb_stat, mdb_dump, used by tests and docs)
-# and libsqlite3-dev (the SQLite contestant of the benchmark harness).
+# liblmdb-dev (headers + library), lmdb-utils (mdb_stat, mdb_dump, used by tests and docs),
+# libsqlite3-dev (the SQLite contestant of the benchmark harness) and libcurl4 (URLSession).
 # With --tests it also installs what only the test suite needs: Debian's postgresql (the fleet
 # tests start a throwaway server of their own; the package's default cluster is not used), and
 # schemathesis and prometheus-client from PyPI (Tools/install-test-tools.sh).
@@ -20,6 +20,10 @@ missing=()
 command -v mdb_stat >/dev/null 2>&1 || missing+=(lmdb-utils)
 [ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+# libcurl: Swift's FoundationNetworking (URLSession), which `larder witness` fetches checkpoints with.
+# curl: the README's auditor steps, which a test runs as written.
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+ldconfig -p 2>/dev/null | grep -q 'libcurl.so.4 ' || missing+=(libcurl4)
 if $for_tests; then
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 fi

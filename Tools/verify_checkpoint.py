@@ -5,7 +5,7 @@ inclusion proofs and consistency proofs.
 Python 3 standard library only. The Ed25519 verification (and, for test vectors, signing) is
 written out below from the mathematics of RFC 8032, and the Merkle tree from the definitions
 of RFC 6962 section 2.1, so nothing here shares code with Larder's Swift implementation. The
-formats are in docs/TRANSPARENCY.md.
+formats are in docs/FORMAT.md section 14.
 
 Usage:
   verify_checkpoint.py checkpoint NOTE_FILE --vkey VKEY [--records EXPORT.ndjson]

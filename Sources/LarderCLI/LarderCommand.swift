@@ -18,7 +18,8 @@ public struct LarderCommand: AsyncParsableCommand {
             """,
         subcommands: [DemoCommand.self, ServeCommand.self, VerifyCommand.self, AuditCommand.self, IncidentsCommand.self,
                       LedgerCommand.self, ProposalsCommand.self, ReportCommand.self, BackupCommand.self, StatsCommand.self,
-                      TokenCommand.self, KeyCommand.self, ShipCommand.self, FleetCommand.self],
+                      TokenCommand.self, KeyCommand.self, CheckpointCommand.self, WitnessCommand.self, ShipCommand.self,
+                      FleetCommand.self],
         defaultSubcommand: nil
     )
 

@@ -32,9 +32,12 @@ struct OpenAPITests {
     @Test func theDocumentAndTheRouterListTheSamePaths() throws {
         let store = try AdminFixture()
         let routed = Set(store.server.buildRouter().routes.filter { $0.method == .get }.map(\.path.description))
-        #expect(routed == Set(AdminServer.routePaths))
+        #expect(routed == Set(AdminServer.routerPaths))
+        // The router's `**` (a tile path of several segments) is a `{tile_path}` in the document.
+        let served = Set(AdminServer.routePaths)
+        #expect(served.count == AdminServer.routerPaths.count)
         let documented = try Self.documentedPaths()
-        #expect(documented == routed, "only in the router: \(routed.subtracting(documented)); only in the document: \(documented.subtracting(routed))")
+        #expect(documented == served, "only in the router: \(served.subtracting(documented)); only in the document: \(documented.subtracting(served))")
     }
 
     @Test func everyRouteAlsoAnswersHead() throws {
@@ -43,7 +46,7 @@ struct OpenAPITests {
         let router = store.server.buildRouter()
         _ = router.buildResponder()
         let head = Set(router.routes.filter { $0.method == .head }.map(\.path.description))
-        #expect(head == Set(AdminServer.routePaths))
+        #expect(head == Set(AdminServer.routerPaths))
     }
 
     @Test func theDocumentDescribesTheErrorBody() throws {

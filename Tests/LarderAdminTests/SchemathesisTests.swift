@@ -53,8 +53,12 @@ struct SchemathesisTests {
         configuration.readinessDiskFreeFractionMin = 0
         configuration.readinessReaderUseFractionMax = 1
         configuration.readinessMapUseFractionMax = 1
+        // The transparency routes answer with a checkpoint and proofs, not only 404.
+        let signingKey = try NoteSigningKey.generate(name: "schemathesis.test/larder")
+        configuration.checkpointKey = signingKey.verifierKey
         let fixture = try AdminFixture(configuration: configuration)
         try seed(fixture)
+        try await fixture.store.signCheckpoint(with: signingKey)
         var tokens = fixture.tokens
         var random = SeededGenerator(seed: UInt64(Self.seed))
         let secret = try tokens.createToken(id: "schemathesis", scopes: [.auditRead, .opsRead],
@@ -90,7 +94,7 @@ struct SchemathesisTests {
     /// Records of every kind the routes serve: audit records, a ledger account with history, an
     /// incident with compensation proposals, a decision.
     func seed(_ fixture: AdminFixture) throws {
-        try fixture.seed(40, requestID: "seed")
+        try fixture.seed(300, requestID: "seed")
         let admin = WriteContext(actor: ActorIdentity(id: "admin-1", role: .admin), requestID: "setup")
         try fixture.store.write(admin) { txn in
             try txn.ledger.createAccount(NewAccount(id: "kitchen.packs", ledger: "packs"))

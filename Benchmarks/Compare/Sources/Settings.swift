@@ -41,14 +41,15 @@ struct Settings {
     static let usage = """
         usage: larder-compare [--quick] [--scale 10000,1000000] [--repeat N] [--ops N] [--nosync-ops N]
                               [--concurrent-ops N] [--budget-seconds S] [--writers N] [--point-reads N] [--scans N]
-                              [--contestants larder,raw-lmdb,c-lmdb,sqlite,sqlite-group] [--workloads KEY,…] [--c-binary PATH]
+                              [--contestants larder,raw-lmdb,c-lmdb,sqlite,sqlite-group,larder-no-tree] [--workloads KEY,…] [--c-binary PATH]
                               [--instructions [--instruction-scale N,…] [--instruction-phases KEY,…]] [--no-timing]
                               [--probe-count N] [--json FILE]
                larder-compare --phase KEY[,KEY…] --contestant KEY --scale N [--ops N …] [--bulk-extra N]
                larder-compare --check-rows [--c-binary PATH]
 
         Phase and workload keys: \(Workload.allCases.map(\.key).joined(separator: ", ")).
-        Contestant keys: larder, raw-lmdb, c-lmdb, sqlite, sqlite-group.
+        Contestant keys: larder, raw-lmdb, c-lmdb, sqlite, sqlite-group; larder-no-tree (Larder without its
+        Merkle tree, only when named: `--contestants larder,larder-no-tree` measures the tree's cost).
         """
 
     static func parse(_ arguments: [String]) -> Settings {
@@ -149,10 +150,17 @@ enum ContestantKind: String, CaseIterable {
     case cLMDB = "c-lmdb"
     case sqlite = "sqlite"
     case sqliteGroup = "sqlite-group"
+    /// Larder without its Merkle tree (a benchmark-only store option): only when named in
+    /// `--contestants`, to measure what the tree costs writes.
+    case larderNoTree = "larder-no-tree"
+
+    /// Whether a run without `--contestants` includes it.
+    var runsByDefault: Bool { self != .larderNoTree }
 
     var displayName: String {
         switch self {
         case .larder: "Larder"
+        case .larderNoTree: "Larder without its Merkle tree"
         case .rawLMDB: "raw LMDB"
         case .cLMDB: "C LMDB"
         case .sqlite: "SQLite WAL (connection per writer)"
@@ -163,6 +171,7 @@ enum ContestantKind: String, CaseIterable {
     func make(directory: String, settings: Settings) throws -> any Contestant {
         switch self {
         case .larder: return try LarderContestant(directory: directory)
+        case .larderNoTree: return try LarderContestant(directory: directory, keepsMerkleTree: false)
         case .rawLMDB: return try LMDBContestant(directory: directory)
         case .cLMDB:
             guard let binary = settings.resolvedCBinary else { fail("the C contestant needs bash Benchmarks/Compare/c/build.sh (or --c-binary)") }
@@ -178,3 +187,4 @@ enum ContestantKind: String, CaseIterable {
 let larderName = ContestantKind.larder.displayName
 let rawName = ContestantKind.rawLMDB.displayName
 let cName = ContestantKind.cLMDB.displayName
+let larderNoTreeName = ContestantKind.larderNoTree.displayName

@@ -147,6 +147,15 @@ func cell(_ row: ResultRow) -> String {
             out += "| \(row.scale.map { $0.formatted() } ?? "–") | \(row.name) | \(row.measure) | \(numbers.0) | \(numbers.1) | \(ratioText(row.ratio))\(spread(row))\(extra) | \(row.target) | \(status) |\n"
         }
     }
+    if !report.treeCost.isEmpty {
+        out += "\n### Merkle tree cost (Larder ÷ Larder without its Merkle tree, same run; ratio = median of per-round ratios, min–max in brackets)\n\n"
+        out += "| scale | workload | measure | with the tree | without | ratio | target | met? |\n|---|---|---|---|---|---|---|---|\n"
+        for row in report.treeCost {
+            let isInstructions = row.name.hasSuffix("(instructions per op)")
+            func show(_ value: Double) -> String { isInstructions ? count(value) : "\(rate(value))/s" }
+            out += "| \(row.scale.map { $0.formatted() } ?? "–") | \(row.name) | \(row.measure) | \(row.numerator.map(show) ?? "–") | \(row.denominator.map(show) ?? "–") | \(ratioText(row.ratio))\(spread(row)) | \(row.target) | \(row.met.map { $0 ? "met" : "missed" } ?? "–") |\n"
+        }
+    }
     if !report.rawVersusC.isEmpty {
         out += "\n### Raw Swift vs C (the fair raw contestant's bound: within 1.5× of C)\n\n"
         out += "| scale | comparison | raw LMDB (Swift) | C LMDB | ratio | target | met? |\n|---|---|---|---|---|---|---|\n"

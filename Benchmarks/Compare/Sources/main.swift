@@ -28,7 +28,7 @@ let root = FileManager.default.temporaryDirectory.appendingPathComponent("larder
 try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: root) }
 
-var kinds = ContestantKind.allCases.filter { settings.contestants?.contains($0.rawValue) ?? true }
+var kinds = ContestantKind.allCases.filter { settings.contestants?.contains($0.rawValue) ?? $0.runsByDefault }
 if kinds.contains(.cLMDB) && settings.resolvedCBinary == nil {
     if settings.contestants != nil { fail("c-lmdb needs bash Benchmarks/Compare/c/build.sh (or --c-binary PATH)") }
     progress("no C program at \(settings.cBinary ?? CContestant.defaultBinary): the C LMDB contestant is left out (bash Benchmarks/Compare/c/build.sh)")
@@ -150,6 +150,7 @@ struct Report: Encodable {
     let targets: [TargetRow]
     let rawVersusC: [TargetRow]
     let instructions: [InstructionRow]
+    let treeCost: [TargetRow]
     let notes: [String]
     let flushBeforeRun: FlushProbe
     let flushAfterRun: FlushProbe
@@ -178,7 +179,8 @@ struct Report: Encodable {
                    "scans": "\(settings.scans)x\(settings.scanLength)", "repeats": "\(settings.repeats)",
                    "flushProbeCount": "\(settings.probeCount)", "timing": "\(settings.timing)",
                    "instructions": "\(settings.instructions)"],
-        rows: rows, targets: targetRows(), rawVersusC: rawVersusCRows(), instructions: results.instructions, notes: notes,
+        rows: rows, targets: targetRows(), rawVersusC: rawVersusCRows(), instructions: results.instructions,
+        treeCost: treeCostRows(), notes: notes,
         flushBeforeRun: runFlushBefore, flushAfterRun: runFlushAfter, contestants: names)
 }
 
@@ -260,6 +262,33 @@ struct Report: Encodable {
                                   measure: "Larder instructions per op at \(large.formatted()) ÷ at \(small.formatted()) (callgrind)",
                                   numerator: l, denominator: s, ratio: l / s, ratioMin: nil, ratioMax: nil,
                                   target: "≤ 1.50×", met: l / s <= 1.5, note: note))
+        }
+    }
+    return rows
+}
+
+/// What the Merkle tree costs writes (issue 14: at most 10 % on the 1-writer and 64-writer
+/// workloads): Larder ÷ Larder without its tree, paired per round, and in instructions per op.
+@MainActor func treeCostRows() -> [TargetRow] {
+    guard kinds.contains(.larder), kinds.contains(.larderNoTree) else { return [] }
+    var rows: [TargetRow] = []
+    let measure = "Larder ÷ Larder without its Merkle tree throughput"
+    for scale in settings.scales where settings.timing {
+        for (workload, name) in [(Workload.single, "1 writer durable"), (.concurrent, "64 writers"), (.singleNoSync, "1 writer no sync (CPU)"),
+                                 (.bulk, "bulk import")] {
+            let row = ratioTarget(scale, name: name, (workload, larderName), (workload, larderNoTreeName), target: 0.9, atLeast: true,
+                                  measure: measure)
+            if row.ratio != nil { rows.append(row) }
+        }
+    }
+    for scale in Set(results.instructions.map(\.scale)).sorted() {
+        for workload in [Workload.single, .singleNoSync, .bulk] {
+            guard let with = results.instructionsPerOp(scale, workload, larderName),
+                  let without = results.instructionsPerOp(scale, workload, larderNoTreeName), without > 0 else { continue }
+            rows.append(TargetRow(scale: scale, name: "\(workload.rawValue) (instructions per op)",
+                                  measure: "Larder ÷ Larder without its Merkle tree instructions per op (callgrind)",
+                                  numerator: with, denominator: without, ratio: with / without, ratioMin: nil, ratioMax: nil,
+                                  target: "≤ 1.10×", met: with / without <= 1.1, note: nil))
         }
     }
     return rows

@@ -134,6 +134,7 @@ public struct AuditLog {
 struct AuditAppender {
     let txn: TableWriter
     let tables: StoreTables
+    var keepsMerkleTree = true
 
     func append(_ draft: AuditDraft, context: WriteContext, timeMicros: UnixMicros, after head: ChainHead,
                 fault: AuditFaultInjection?) throws(LarderError) -> AuditEntry {
@@ -144,6 +145,8 @@ struct AuditAppender {
                                  refs: draft.refs, failureCategory: draft.failureCategory, responseType: draft.responseType,
                                  reasonCode: draft.reasonCode, payload: draft.payload)
         let bytes = record.encoded()
+        // validate(_:) bounds every field so that this holds (docs/FORMAT.md section 3).
+        precondition(bytes.count <= AuditRecord.encodedBytesMax, "an audit record of \(bytes.count) bytes passed validation")
         // Assert before writing: what we store must decode to what we meant.
         assert((try? AuditRecord.decode(bytes)) == record, "audit record encoding does not round-trip")
         let leaf = AuditChain.leafHash(bytes)
@@ -158,6 +161,12 @@ struct AuditAppender {
             try txn.put(tables.auditByRequest, KeyPair(context.requestID, seq), Empty())
             for ref in record.refs { try txn.put(tables.auditByRef, KeyPair(KeyPair(ref.kind, ref.id), seq), Empty()) }
             try txn.put(tables.auditByTime, KeyPair(timeMicros, seq), Empty())
+            // The Merkle tree in the same transaction: the builder is stateless, so a nested
+            // transaction that rolls back leaves nothing to repair.
+            if keepsMerkleTree {
+                var tiles = StoreMerkleTiles(txn: txn, tables: tables)
+                try MerkleTreeBuilder().appendLeaf(seq - 1, to: &tiles)
+            }
             var head = ByteWriter(capacity: 40)
             head.write(seq)
             head.write(raw: chain)

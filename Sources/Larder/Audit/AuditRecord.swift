@@ -25,6 +25,10 @@ public struct AuditEvent: RawRepresentable, Hashable, Sendable, Codable, Express
     public static let decisionsPurged: AuditEvent = "DECISIONS_PURGED"
     public static let policyChanged: AuditEvent = "POLICY_CHANGED"
     public static let limitsRecorded: AuditEvent = "LIMITS_RECORDED"
+    /// A checkpoint of the audit log's Merkle tree was signed (docs/FORMAT.md section 14.7).
+    public static let checkpointSigned: AuditEvent = "CHECKPOINT_SIGNED"
+    /// The stored nodes of the Merkle tree were computed for records written before the store kept them.
+    public static let merkleTreeBuilt: AuditEvent = "MERKLE_TREE_BUILT"
 }
 
 /// A correlation reference: what a record is about (`order:4411`, `pack:P-9`, `incident:…`).
@@ -104,7 +108,11 @@ public struct AuditDraft: Sendable, Hashable {
     }
 
     /// Payloads above this are VALIDATION_FAILED.
-    public static let payloadBytesMax = 64 << 10
+    ///
+    /// 48 KiB, so that every record fits a C2SP tlog-tiles entry bundle (at most 65,535 bytes per
+    /// entry, ``AuditRecord/encodedBytesMax``): the other fields of a record take at most 11,792
+    /// bytes (docs/FORMAT.md section 3). Stores written before this limit may hold larger records.
+    public static let payloadBytesMax = 48 << 10
     public static let refsCountMax = 64
 }
 
@@ -112,6 +120,9 @@ public struct AuditDraft: Sendable, Hashable {
 public struct AuditRecord: Sendable, Hashable {
     /// The format version this code writes.
     public static let formatVersion: UInt8 = 1
+    /// The largest encoded record Larder writes: what a C2SP tlog-tiles entry bundle's 16-bit
+    /// length can carry. Every valid draft fits (``AuditDraft/payloadBytesMax``).
+    public static let encodedBytesMax = 65_535
 
     public var seq: UInt64
     public var timeMicros: UnixMicros

@@ -453,15 +453,7 @@ public struct CompensationWriter {
 
     /// The full id of a caller-chosen proposal: `<incident>.<chosen>`.
     static func proposalID(chosen: String, incident: String) throws(LarderError) -> String {
-        try WriteContext.validateIdentifier(chosen, field: "proposalID")
-        let last = chosen.split(separator: ".", omittingEmptySubsequences: false).last ?? ""
-        if last.first == "p", last.count > 1, last.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }) {
-            throw LarderError(.validationFailed,
-                              "proposalID \(JSONWriter.quoted(chosen)) has the form p<n> of the ids the store assigns; choose another.")
-        }
-        let full = "\(incident).\(chosen)"
-        try WriteContext.validateIdentifier(full, field: "proposal id \(JSONWriter.quoted(full))")
-        return full
+        try WriteContext.childID(chosen: chosen, parent: incident, field: "proposalID", storeLetter: "p")
     }
 
     /// Index entries: its state, its incident, and all.

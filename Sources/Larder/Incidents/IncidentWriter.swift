@@ -478,15 +478,7 @@ public struct IncidentWriter {
 
     /// The full id of a caller-chosen response: `<incident>.<chosen>`.
     static func responseID(chosen: String, incident: String) throws(LarderError) -> String {
-        try WriteContext.validateIdentifier(chosen, field: "responseID")
-        let last = chosen.split(separator: ".", omittingEmptySubsequences: false).last ?? ""
-        if last.first == "r", last.count > 1, last.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }) {
-            throw LarderError(.validationFailed,
-                              "responseID \(JSONWriter.quoted(chosen)) has the form r<n> of the ids the store assigns; choose another.")
-        }
-        let full = "\(incident).\(chosen)"
-        try WriteContext.validateIdentifier(full, field: "response id \(JSONWriter.quoted(full))")
-        return full
+        try WriteContext.childID(chosen: chosen, parent: incident, field: "responseID", storeLetter: "r")
     }
 
     /// An id derived from a response id must be an identifier itself.

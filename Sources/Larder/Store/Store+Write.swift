@@ -191,7 +191,8 @@ extension Store {
             }
             let time = options.clock.now().unixMicros
             let storeTransaction = StoreTransaction(context: plan.context, timeMicros: time, txn: txn, tables: tables,
-                                                    fault: options.auditFaultInjection, policy: options.policy)
+                                                    fault: options.auditFaultInjection, policy: options.policy,
+                                                    keepsMerkleTree: options.keepsMerkleTree)
             let result = try body(storeTransaction)
             if let broken = storeTransaction.brokenBy { throw broken }
             guard !storeTransaction.mutated || !storeTransaction.appended.isEmpty else {

@@ -78,6 +78,10 @@ public final class Store: Sendable {
         package var auditFaultInjection: AuditFaultInjection?
         /// Test-only: LMDB calls to fail on purpose.
         package var lmdbFaults: LMDBFaults?
+        /// Benchmarks only: false skips the Merkle tree (no stored nodes, no catch-up at open), so
+        /// `larder-compare` can measure what the tree costs. A store written so has an incomplete
+        /// tree until its next open with true.
+        package var keepsMerkleTree = true
 
         public init(limits: Limits = Limits(), durability: Durability = .durable, readOnly: Bool = false,
                     clock: any LarderClock = SystemClock(), breaker: BreakerPolicy = BreakerPolicy(),
@@ -234,13 +238,16 @@ public final class Store: Sendable {
         default:
             break
         }
+        // Before any other record of this open: an append at a 256-record boundary reads the
+        // stored nodes below it.
+        if !options.readOnly && options.keepsMerkleTree { try buildMissingMerkleNodes() }
         if !options.readOnly && options.recordsPolicy { try recordPolicy() }
         if !options.readOnly && options.recordsLimits { try recordLimits() }
         refreshRecordedLimits()
     }
 
     /// Runs one of the store's own writes at open (schema, policy, limits) in the contract's errors.
-    private func internalWrite<R>(_ context: WriteContext, _ body: (StoreTransaction) throws -> R) throws(LarderError) -> WriteOutcome<R> {
+    func internalWrite<R>(_ context: WriteContext, _ body: (StoreTransaction) throws -> R) throws(LarderError) -> WriteOutcome<R> {
         do {
             return try write(context, body)
         } catch let error as LarderError {

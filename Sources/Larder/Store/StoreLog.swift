@@ -73,6 +73,14 @@ struct StoreLog: Sendable {
         logger.notice("Recorded the failure policy in force (POLICY_CHANGED)", metadata: metadata)
     }
 
+    func merkleTreeBuilt(treeSize: UInt64, nodesStored: Int, context: WriteContext, seq: UInt64?) {
+        var metadata = Self.ids(context)
+        metadata["larder.tree_size"] = "\(treeSize)"
+        metadata["larder.nodes_stored"] = "\(nodesStored)"
+        metadata["larder.audit_seq"] = "\(seq.map(String.init) ?? "none")"
+        logger.notice("Built the stored nodes of the audit log's Merkle tree (MERKLE_TREE_BUILT)", metadata: metadata)
+    }
+
     func limitsRecorded(_ limits: RecordedLimits, previous: RecordedLimits?, context: WriteContext, seq: UInt64?) {
         var metadata = Self.ids(context)
         metadata["larder.map_size_bytes_max"] = "\(limits.mapSizeBytesMax)"

@@ -44,12 +44,16 @@ struct StoreTables: Sendable {
     static let compensationIndexName = "compensation_index"
     /// Stock cycle counts by count id.
     static let stockCountsName = "stock_counts"
+    /// (tile level, index) → the 32-byte hash of a complete subtree of 256^level audit records:
+    /// the stored nodes of the audit log's Merkle tree (docs/FORMAT.md section 14.3).
+    static let merkleNodesName = "merkle_nodes"
 
     static let allNames = [auditName, auditByRequestName, auditByRefName, auditByTimeName,
                            decisionsName, decisionsByTimeName, metaName,
                            ledgerAccountsName, ledgerBalancesName, ledgerTransfersName, ledgerResolutionsName, ledgerHistoryName,
                            incidentsName, incidentsIndexName, incidentRefundsName, cancelledCyclesName,
-                           compensationProposalsName, compensationIndexName, stockCountsName]
+                           compensationProposalsName, compensationIndexName, stockCountsName,
+                           merkleNodesName]
 
     let audit: Table<UInt64, [UInt8]>
     let auditByRequest: Table<KeyPair<String, UInt64>, Empty>
@@ -70,6 +74,7 @@ struct StoreTables: Sendable {
     let compensationProposals: Table<String, [UInt8]>
     let compensationIndex: Table<KeyPair<String, KeyPair<Int64, String>>, Empty>
     let stockCounts: Table<String, [UInt8]>
+    let merkleNodes: Table<KeyPair<UInt8, UInt64>, [UInt8]>
 
     init(_ environment: Environment) throws(StorageError) {
         audit = try environment.table(Self.auditName)
@@ -91,6 +96,7 @@ struct StoreTables: Sendable {
         compensationProposals = try environment.table(Self.compensationProposalsName)
         compensationIndex = try environment.table(Self.compensationIndexName)
         stockCounts = try environment.table(Self.stockCountsName)
+        merkleNodes = try environment.table(Self.merkleNodesName)
     }
 }
 

@@ -39,8 +39,12 @@ public final class StoreTransaction {
     /// if the closure caught the error and went on.
     private(set) var brokenBy: LarderError?
 
+    /// Whether appends keep the Merkle tree (always, but in benchmarks that measure its cost).
+    private let keepsMerkleTree: Bool
+
     init(context: WriteContext, timeMicros: UnixMicros, txn: TableWriter, tables: StoreTables,
-         fault: AuditFaultInjection?, policy: FailurePolicy) {
+         fault: AuditFaultInjection?, policy: FailurePolicy, keepsMerkleTree: Bool = true) {
+        self.keepsMerkleTree = keepsMerkleTree
         self.policy = policy
         self.context = context
         self.timeMicros = timeMicros
@@ -66,7 +70,7 @@ public final class StoreTransaction {
     public func appendAudit(_ draft: AuditDraft) throws(LarderError) -> AuditEntry {
         let current: ChainHead
         if let head { current = head } else { current = try AuditLog(txn: txn, tables: tables).head() }
-        let entry = try AuditAppender(txn: txn, tables: tables)
+        let entry = try AuditAppender(txn: txn, tables: tables, keepsMerkleTree: keepsMerkleTree)
             .append(draft, context: context, timeMicros: timeMicros, after: current, fault: fault)
         head = ChainHead(seq: entry.seq, chainHash: entry.chainHash)
         appended.append(entry)

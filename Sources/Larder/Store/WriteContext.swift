@@ -70,6 +70,22 @@ public struct WriteContext: Sendable, Hashable {
         }
     }
 
+    /// The full id of a record a caller names inside a parent (a response or a compensation
+    /// proposal inside its incident): `<parent>.<chosen>`. A chosen id shaped like the ones the
+    /// store assigns there (`storeLetter` followed by digits, alone or after the last dot) is
+    /// refused, so the two kinds can never collide.
+    static func childID(chosen: String, parent: String, field: String, storeLetter: Character) throws(LarderError) -> String {
+        try validateIdentifier(chosen, field: field)
+        let last = chosen.split(separator: ".", omittingEmptySubsequences: false).last ?? ""
+        if last.first == storeLetter, last.count > 1, last.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }) {
+            throw LarderError(.validationFailed,
+                              "\(field) \(JSONWriter.quoted(chosen)) has the form \(storeLetter)<n> of the ids the store assigns; choose another.")
+        }
+        let full = "\(parent).\(chosen)"
+        try validateIdentifier(full, field: "\(field.dropLast(2)) id \(JSONWriter.quoted(full))")
+        return full
+    }
+
     static func isIdentifierByte(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):

@@ -27,6 +27,9 @@ public struct VerifyReport: Sendable, Hashable {
             case ledgerMismatch
             /// An incident or its index is inconsistent.
             case incidentMismatch
+            /// A stored node of the audit log's Merkle tree is missing, extra, or differs from
+            /// the hash of the 256 hashes below it.
+            case merkleTreeMismatch
         }
 
         public let kind: Kind
@@ -134,6 +137,7 @@ struct Verifier {
 
     mutating func run() throws(LarderError) {
         let expected = try verifyChain()
+        try verifyMerkleTree()
         try verifyIndexes(expected)
         try verifyDecisions()
         try verifyLedger()
@@ -239,6 +243,46 @@ struct Verifier {
             report.add(.headMismatch, seq: max(seq, report.head.seq), table: StoreTables.metaName,
                        "meta says head seq \(seq) hash \(hash.hexString); the log ends at seq \(report.head.seq) hash \(report.head.chainHash.hexString) (records missing at the end?)")
         }
+    }
+
+    /// The stored Merkle nodes against the records: each level L holds exactly ⌊head / 256^L⌋
+    /// nodes, and each equals the hash of the 256 below it (the leaf hashes were checked against
+    /// the record bytes by the chain walk). O(n) hashes.
+    private mutating func verifyMerkleTree() throws(LarderError) {
+        let table = StoreTables.merkleNodesName
+        let size = UInt64(report.recordsChecked)
+        guard report.head.seq == size else {
+            // A log with gaps has no tree to check: the gap is the problem reported.
+            return
+        }
+        let tiles = StoreMerkleTiles(txn: txn, tables: tables)
+        var stored = try tiles.storedCounts()
+        var complete = true
+        for (level, count) in StoreMerkleTiles.expectedCounts(treeSize: size) {
+            let found = stored.removeValue(forKey: level) ?? 0
+            if found != count {
+                complete = false
+                report.add(.merkleTreeMismatch, seq: nil, table: table,
+                           "tile level \(level) holds \(found) nodes; a log of \(size) records calls for \(count)")
+            }
+        }
+        for (level, found) in stored.sorted(by: { $0.key < $1.key }) {
+            complete = false
+            report.add(.merkleTreeMismatch, seq: nil, table: table,
+                       "tile level \(level) holds \(found) nodes; a log of \(size) records calls for none")
+        }
+        tick("merkle tree", 0, 1)
+        guard complete else { return }
+        do throws(LarderError) {
+            if let (node, expected) = try MerkleTreeReader(tiles, treeSize: size).firstMismatchedNode() {
+                let span = UInt64(1) << (8 * node.tileLevel)
+                report.add(.merkleTreeMismatch, seq: nil, table: table,
+                           "tile level \(node.tileLevel) index \(node.index) (seqs \(node.index * span + 1)...\((node.index + 1) * span)) is stored as \(node.hash.hexString); the hashes below it give \(expected.hexString)")
+            }
+        } catch {
+            report.add(.merkleTreeMismatch, seq: nil, table: table, error.message)
+        }
+        tick("merkle tree", 1, 1, force: true)
     }
 
     /// Every record's index entries were looked up while walking the chain; when an index holds

@@ -60,6 +60,12 @@ public struct AdminConfiguration: Sendable, Hashable {
     /// `/readyz` fails when at least this fraction of the LMDB reader slots is taken.
     public var readinessReaderUseFractionMax = 0.9
 
+    /// The verifier key of the checkpoints `/v1/audit/checkpoint` and `/tlog/checkpoint` serve:
+    /// the newest `CHECKPOINT_SIGNED` record by that key. Nil (the default): those routes answer
+    /// 404 NOT_FOUND saying that the server has no checkpoint key. `larder serve --signing-key`
+    /// sets it and signs checkpoints with the key (see ``CheckpointSigner``).
+    public var checkpointKey: NoteVerifierKey?
+
     public init() {}
 
     /// The HTTP parser's own header cap; ``headerBytesMax`` must stay below it.

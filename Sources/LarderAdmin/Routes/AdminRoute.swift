@@ -8,9 +8,21 @@ import Logging
 /// ``AdminServices/serve(_:request:context:)``, so a handler cannot forget them.
 struct AdminRoute: Sendable {
     let path: String
+    /// The router's pattern when it differs from ``path``: `**` for a parameter that spans
+    /// several path segments (a tlog tile path), which OpenAPI cannot express.
+    var routerPath: String?
     let scope: TokenScope?
     var cost: Cost = .page
     let handler: @Sendable (AdminCall) async throws -> Response
+
+    init(path: String, routerPath: String? = nil, scope: TokenScope?, cost: Cost = .page,
+         handler: @escaping @Sendable (AdminCall) async throws -> Response) {
+        self.path = path
+        self.routerPath = routerPath
+        self.scope = scope
+        self.cost = cost
+        self.handler = handler
+    }
 
     /// What a request of this route takes from its token's budget (``AdminCosts``), charged when
     /// the request is admitted. Expensive routes also need one of the server's expensive slots.

@@ -2,6 +2,7 @@
 /// OpenAPI test compares them with docs/admin-openapi.yaml.
 enum AdminRoutes {
     static var all: [AdminRoute] {
-        HealthRoutes.all + AuditRoutes.all + DecisionRoutes.all + IncidentRoutes.all + LedgerRoutes.all + ReportRoutes.all
+        HealthRoutes.all + AuditRoutes.all + CheckpointRoutes.all + DecisionRoutes.all + IncidentRoutes.all + LedgerRoutes.all
+            + ReportRoutes.all
     }
 }

@@ -71,6 +71,10 @@ public struct AdminServer: Sendable {
     /// The paths the server answers, in OpenAPI syntax (`/v1/audit/{seq}`).
     public static var routePaths: [String] { AdminRoutes.all.map(\.path) }
 
+    /// The patterns the router registers: ``routePaths``, with `**` for the tlog tile paths,
+    /// which span several segments.
+    package static var routerPaths: [String] { AdminRoutes.all.map { $0.routerPath ?? $0.path } }
+
     /// A router with every route and the admin middleware. HEAD is answered for every GET route
     /// with GET's status and headers and no body (the middleware drops the body and keeps the
     /// length only when GET's body has one).
@@ -80,10 +84,10 @@ public struct AdminServer: Sendable {
         router.add(middleware: AdminMiddleware(configuration: configuration))
         let services = self.services
         for route in AdminRoutes.all {
-            router.get(RouterPath(route.path)) { request, context in
+            router.get(RouterPath(route.routerPath ?? route.path)) { request, context in
                 try await services.serve(route, request: request, context: context)
             }
-            router.head(RouterPath(route.path)) { request, context in
+            router.head(RouterPath(route.routerPath ?? route.path)) { request, context in
                 try await services.serve(route, request: request, context: context)
             }
         }

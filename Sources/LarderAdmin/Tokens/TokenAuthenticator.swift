@@ -34,9 +34,11 @@ struct TokenAuthenticator: Sendable {
         return match
     }
 
-    /// Throws 403 PERMISSION_DENIED unless `token` carries `scope`.
+    /// Throws 403 PERMISSION_DENIED unless `token` carries `scope` (or `audit:read`, which sees
+    /// every hash that `checkpoint:read` does, when `scope` is `checkpoint:read`).
     static func authorize(_ token: AdminToken, for scope: TokenScope) throws(LarderError) {
-        guard token.scopes.contains(scope) else {
+        let implied = scope == .checkpointRead && token.scopes.contains(.auditRead)
+        guard token.scopes.contains(scope) || implied else {
             throw LarderError(.permissionDenied, "The token \(token.id) does not have the scope \(scope.rawValue).",
                               failurePoint: .authorization)
         }

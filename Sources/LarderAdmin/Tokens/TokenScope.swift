@@ -12,8 +12,13 @@ public struct TokenScope: RawRepresentable, Hashable, Sendable, Comparable, Cust
     /// Operational records: decisions (later incidents and ledger accounts).
     public static let opsRead = TokenScope(rawValue: "ops:read")
 
+    /// The audit log's Merkle tree: signed checkpoints, inclusion and consistency proofs, hash
+    /// tiles. Hashes only, never a record's contents; for auditors and witnesses. A token with
+    /// ``auditRead`` may read these routes too (it sees every hash with the records).
+    public static let checkpointRead = TokenScope(rawValue: "checkpoint:read")
+
     /// Every scope this server knows.
-    public static let all: [TokenScope] = [.auditRead, .opsRead]
+    public static let all: [TokenScope] = [.auditRead, .checkpointRead, .opsRead]
 
     public static func < (lhs: TokenScope, rhs: TokenScope) -> Bool { lhs.rawValue < rhs.rawValue }
 }

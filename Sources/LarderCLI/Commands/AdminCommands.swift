@@ -46,6 +46,23 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "Log to standard error at this level and above: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    @Option(name: .customLong("signing-key"), help: "Sign checkpoints with this key file (outside the store) and serve them at /v1/audit/checkpoint and /tlog/.")
+    var signingKey: String?
+
+    @Option(name: .customLong("checkpoint-every-records"), help: "With --signing-key: sign after this many new records (0: never for this reason).")
+    var checkpointEveryRecords: UInt64 = CheckpointPolicy().everyRecords ?? 0
+
+    @Option(name: .customLong("checkpoint-every-seconds"), help: "With --signing-key: sign after this many seconds if any record is new (0: never for this reason).")
+    var checkpointEverySeconds: Int64 = CheckpointPolicy().everySeconds ?? 0
+
+    /// The checkpoint policy from the options (0 turns a reason off), validated.
+    func checkpointPolicy() throws(LarderError) -> CheckpointPolicy {
+        let policy = CheckpointPolicy(everyRecords: checkpointEveryRecords == 0 ? nil : checkpointEveryRecords,
+                                      everySeconds: checkpointEverySeconds == 0 ? nil : checkpointEverySeconds)
+        try policy.validate()
+        return policy
+    }
+
     /// The server's configuration from the options, validated before the store is opened so a
     /// mistyped limit fails fast and touches nothing.
     func adminConfiguration() throws(LarderError) -> AdminConfiguration {
@@ -64,18 +81,31 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configuration = try adminConfiguration()
+        var configuration = try adminConfiguration()
         let console = Console.current
         let logger = Parse.stderrLogger(level: try Parse.logLevel(logLevel))
+        let policy = try checkpointPolicy()
+        let key = try signingKey.map { path throws(LarderError) in try SigningKeyFile.load(path, store: location.db) }
+        configuration.checkpointKey = key?.verifierKey
         // The store records its counters into the registry that /metrics renders.
         let store = try location.open(readOnly: false, logger: logger, metricsFactory: AdminServer.metricsFactory())
         defer { store.close() }
         let tokenFile = try TokenFile.load(from: tokens)
         let server = try AdminServer(store: store, tokens: tokenFile, configuration: configuration, logger: logger)
+        let signer = try key.map { key throws(LarderError) in try CheckpointSigner(store: store, key: key, policy: policy) }
+        // A box with a key has a checkpoint before the first request can ask for one.
+        if let signer { try await signer.signIfDue() }
         let host = configuration.host, path = store.path
-        try await server.makeApplication { port in
+        let application = server.makeApplication { port in
             console.print("larder: serving \(path) on http://\(host):\(port) (Ctrl-C stops)")
-        }.runService()
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await application.runService() }
+            if let signer { group.addTask { try await signer.run() } }
+            // The server returns on SIGINT or SIGTERM; the signer then stops with it.
+            try await group.next()
+            group.cancelAll()
+        }
     }
 }
 
@@ -89,7 +119,7 @@ struct TokenCommand: ParsableCommand {
             commandName: "create",
             abstract: "Create a token; prints its secret once and stores only the secret's SHA-256.")
 
-        @Option(name: .long, help: "Comma-separated scopes: audit:read, ops:read.")
+        @Option(name: .long, help: "Comma-separated scopes: audit:read, checkpoint:read, ops:read.")
         var scopes: String
 
         @Option(name: .long, help: "Lifetime, e.g. 30m, 4h, 7d.")

@@ -6,7 +6,8 @@ struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Query the audit log (read-only).",
-        discussion: "Give at most one of --request-id, --ref, --since/--until, --from-seq (the default is the whole log from seq 1).")
+        discussion: "Give at most one of --request-id, --ref, --since/--until, --from-seq (the default is the whole log from seq 1).",
+        subcommands: [AuditProveCommand.self])
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
         case table, json, ndjson
