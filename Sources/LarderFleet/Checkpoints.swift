@@ -18,16 +18,17 @@ public struct ShippableCheckpoint: Sendable, Hashable {
 
 /// Where the shipper gets a box's signed checkpoints and verifier key from.
 ///
-/// The store does not sign checkpoints yet, so the default, ``none``, ships none. When it does,
-/// the `larder` tool passes a source that reads them from the store; the shipper then sends, in
-/// the same transaction as the records, every checkpoint whose tree size is above the newest one
-/// the fleet database holds and at most the last seq shipped, so that a checkpoint never arrives
+/// A store records each checkpoint it signs as a `CHECKPOINT_SIGNED` audit record; the key stays
+/// outside the store, so the shipper is told the box's verifier key and reads the checkpoints
+/// that key signed (``signed(by:)``; `larder ship --verifier-key`). The default, ``none``, ships
+/// none (the `CHECKPOINT_SIGNED` records still ship as audit rows). The shipper sends, in the
+/// same transaction as the records, every checkpoint whose tree size is above the newest one the
+/// fleet database holds and at most the last seq shipped, so that a checkpoint never arrives
 /// before the records it covers.
 ///
 /// ```swift
-/// let source = ShipCheckpointSource(verifierKey: { _ in key }) { store, after, through in
-///     try checkpoints(of: store).filter { $0.treeSize > after && $0.treeSize <= through }
-/// }
+/// var options = ShipOptions(boxID: "kitchen_7")
+/// options.checkpoints = .signed(by: try NoteVerifierKey(parsing: "kitchen-7+1a2b3c4d+AQ…"))
 /// ```
 public struct ShipCheckpointSource: Sendable {
     /// The box's verifier key (a C2SP note verifier key); recorded in `larder_boxes` the first
@@ -45,6 +46,28 @@ public struct ShipCheckpointSource: Sendable {
 
     /// No checkpoints and no verifier key.
     public static let none = ShipCheckpointSource(none: ())
+
+    /// The checkpoints the store recorded (`CHECKPOINT_SIGNED`) signed by `key`, which is
+    /// registered as the box's verifier key.
+    public static func signed(by key: NoteVerifierKey) -> ShipCheckpointSource {
+        ShipCheckpointSource(verifierKey: { _ in key.description }) { store, after, through in
+            // A checkpoint of n records is record n + 1, so the cursor "after + 1" starts right
+            // after the newest one shipped; the pages run in seq, hence tree size, order.
+            var found: [ShippableCheckpoint] = []
+            var cursor: String? = String(after + 1)
+            while let current = cursor {
+                let page = try store.read { view in try view.audit.checkpoints(signedBy: key, limit: 1_000, cursor: current) }
+                for signed in page.checkpoints {
+                    let size = signed.checkpoint.treeSize
+                    if size > through { return found }
+                    guard size > after, size >= 1 else { continue }
+                    found.append(ShippableCheckpoint(treeSize: size, rootHash: signed.checkpoint.rootHash.bytes, signedNote: signed.note))
+                }
+                cursor = page.nextCursor
+            }
+            return found
+        }
+    }
 
     /// Lets the shipper skip the checkpoint queries altogether.
     let isNone: Bool

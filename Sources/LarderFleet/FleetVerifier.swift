@@ -264,10 +264,13 @@ public enum FleetVerifier {
     static func verifyBox(_ boxID: String, shipped: ChainHead, keys: BoxKeys, on connection: PostgresConnection,
                           onProgress: (UInt64) -> Void) async throws -> BoxVerifyReport {
         let logger = FleetLogging.silent
-        let signed = try await checkpoints(of: boxID, key: keys.key(), on: connection)
+        let key = keys.key()
+        let signed = try await checkpoints(of: boxID, key: key, on: connection)
         var chain = RowChain()
         var pending = signed.checkpoints[...]
-        var checkpointsVerified = 0
+        // Tree sizes whose signed checkpoint verified, from larder_checkpoints or from the
+        // CHECKPOINT_SIGNED records in the log itself.
+        var verifiedSizes = Set<UInt64>()
         var checkpointProblem = signed.problem
         let rows = try await connection.query("""
             SELECT seq, (extract(epoch FROM time) * 1000000)::bigint, event, actor_id, actor_role, request_id, trace_id,
@@ -283,15 +286,25 @@ public enum FleetVerifier {
             let columns = StoredColumns(time: time, event: event, actorID: actorID, actorRole: actorRole, requestID: requestID,
                                         traceID: traceID, decisionID: decisionID, refs: refs, failureCategory: failureCategory,
                                         responseType: responseType, reasonCode: reasonCode, payload: payload)
-            chain.check(seq: UInt64(seq), recordBytes: Array(buffer: recordBytes), leafHash: Array(buffer: leafHash),
-                        chainHash: Array(buffer: chainHash), columns: columns)
+            // A checkpoint's record directly follows the records it covers: its root is the tree's
+            // before this row's leaf joins it.
+            let rootBefore = event == AuditEvent.checkpointSigned.rawValue ? chain.tree.root : nil
+            let record = chain.check(seq: UInt64(seq), recordBytes: Array(buffer: recordBytes), leafHash: Array(buffer: leafHash),
+                                     chainHash: Array(buffer: chainHash), columns: columns)
+            if let record, let rootBefore, checkpointProblem == nil {
+                switch Self.checkRecordedCheckpoint(record, rootBefore: rootBefore, key: key) {
+                case .signatureVerified: verifiedSizes.insert(record.seq - 1)
+                case .rootMatches: break
+                case .problem(let problem): checkpointProblem = problem
+                }
+            }
             if chain.rows % progressRowsInterval == 0 { onProgress(chain.rows) }
             // Each checkpoint is compared when the tree reaches its size; the first that differs
             // ends the comparisons (later roots contain the same difference).
             while checkpointProblem == nil, let next = pending.first, next.treeSize == chain.tree.size {
                 pending.removeFirst()
                 if chain.tree.root == next.rootHash {
-                    checkpointsVerified += 1
+                    verifiedSizes.insert(next.treeSize)
                 } else {
                     checkpointProblem = FleetProblem(seq: next.treeSize, reason: """
                         the Merkle root of seqs 1…\(next.treeSize) is \(chain.tree.root), but the box signed a checkpoint of \
@@ -316,7 +329,52 @@ public enum FleetVerifier {
         // A broken row comes first: it names the row; a checkpoint problem names the tree.
         return BoxVerifyReport(boxID: boxID, rowsChecked: chain.rows, head: chain.head, shipped: shipped, merkleRoot: chain.tree.root,
                                problem: chain.problem ?? checkpointProblem, checkpointsStored: signed.stored,
-                               checkpointsVerified: checkpointsVerified)
+                               checkpointsVerified: verifiedSizes.count)
+    }
+
+    /// What a `CHECKPOINT_SIGNED` record in the rows says.
+    enum RecordedCheckpoint {
+        /// Its root is the rows' and its signature by the box's key verifies.
+        case signatureVerified
+        /// Its root is the rows', but no key of the box's signed it here (no key is known, or the
+        /// box signed with another key then).
+        case rootMatches
+        case problem(FleetProblem)
+    }
+
+    /// Checks the note a `CHECKPOINT_SIGNED` record carries (docs/FORMAT.md section 14.7) against
+    /// the root of the rows before it and, when the note carries a signature by the box's key,
+    /// that signature.
+    static func checkRecordedCheckpoint(_ record: AuditRecord, rootBefore: MerkleHash, key: BoxKeys.Choice) -> RecordedCheckpoint {
+        func bad(_ reason: String) -> RecordedCheckpoint {
+            .problem(FleetProblem(seq: record.seq, reason: "the checkpoint recorded at seq \(record.seq): \(reason)"))
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(record.payload.utf8))) as? [String: Any],
+              let note = object["note"] as? String else { return bad("its payload holds no signed note") }
+        let parsed: SignedNote
+        let checkpoint: Checkpoint
+        do {
+            parsed = try SignedNote(parsing: note)
+            checkpoint = try Checkpoint(body: parsed.text)
+        } catch {
+            return bad("its note is malformed (\(error.message))")
+        }
+        guard checkpoint.treeSize == record.seq - 1, checkpoint.rootHash == rootBefore else {
+            return bad("""
+                it names tree size \(checkpoint.treeSize) and root \(checkpoint.rootHash), but the \(record.seq - 1) rows before it \
+                give root \(rootBefore) (the rows are not the log the box signed)
+                """)
+        }
+        guard case .key(let verifierKey) = key,
+              parsed.signatures.contains(where: { $0.keyName == verifierKey.name && $0.keyID == verifierKey.keyID }) else {
+            return .rootMatches
+        }
+        do {
+            _ = try Checkpoint.open(note, verifierKey: verifierKey)
+        } catch {
+            return bad("\(error) (key \(verifierKey))")
+        }
+        return .signatureVerified
     }
 }
 
@@ -347,41 +405,44 @@ struct RowChain {
     private(set) var tree = MerkleRootAccumulator()
     var problem: FleetProblem?
 
-    mutating func check(seq: UInt64, recordBytes: [UInt8], leafHash: [UInt8], chainHash: [UInt8], columns: StoredColumns) {
-        guard problem == nil else { return }
+    /// Checks the next row; returns its decoded record when it verified.
+    @discardableResult
+    mutating func check(seq: UInt64, recordBytes: [UInt8], leafHash: [UInt8], chainHash: [UInt8], columns: StoredColumns) -> AuditRecord? {
+        guard problem == nil else { return nil }
         rows += 1
         let expected = head.seq + 1
         guard seq == expected else {
             problem = FleetProblem(seq: expected, reason: "row missing: the rows jump from seq \(head.seq) to seq \(seq)")
-            return
+            return nil
         }
         let leaf = AuditChain.leafHash(recordBytes)
         guard leaf == leafHash else {
             problem = FleetProblem(seq: seq, reason: "leaf_hash does not match record_bytes (the record or its hash was altered)")
-            return
+            return nil
         }
         let chain = AuditChain.chainHash(previous: head.chainHash, leaf: leaf)
         guard chain == chainHash else {
             problem = FleetProblem(seq: seq, reason: "chain_hash does not follow from the previous row's chain_hash and this leaf_hash")
-            return
+            return nil
         }
         let record: AuditRecord
         do {
             record = try AuditRecord.decode(recordBytes)
         } catch {
             problem = FleetProblem(seq: seq, reason: "record_bytes do not decode: \(error.message)")
-            return
+            return nil
         }
         guard record.seq == seq else {
             problem = FleetProblem(seq: seq, reason: "record_bytes hold seq \(record.seq)")
-            return
+            return nil
         }
         if let mismatch = Self.mismatch(record, columns) {
             problem = FleetProblem(seq: seq, reason: mismatch)
-            return
+            return nil
         }
         head = ChainHead(seq: seq, chainHash: chain)
         tree.append(MerkleHash(bytes: leaf)!)
+        return record
     }
 
     /// The first decoded column that does not say what the record bytes say.

@@ -17,7 +17,8 @@ struct ShipCommand: AsyncParsableCommand {
             (1 s, 2 s, 4 s, … up to --retries attempts), then fails with STORAGE_UNAVAILABLE saying what was shipped. \
             With --follow it keeps shipping as the box writes, never gives up on an unreachable database (its \
             breaker spaces the attempts), and stops cleanly on Ctrl-C or SIGTERM. Progress is kept in \
-            ship-state.json beside the store; `larder stats` shows the lag.
+            ship-state.json beside the store; `larder stats` shows the lag. With --verifier-key, the checkpoints \
+            the box signed with that key ship too, and the key is registered as the box's.
             """)
 
     @OptionGroup var location: StoreLocation
@@ -40,6 +41,10 @@ struct ShipCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Without --follow: attempts per batch before giving up (1...20); after 5 failures in a row the breaker spaces them 30 s apart.")
     var retries = 5
 
+    @Option(name: .customLong("verifier-key"),
+            help: "The box's checkpoint verifier key (NAME+<key ID>+<base64>, as `larder key create` printed it): ship the checkpoints it signed.")
+    var verifierKey: String?
+
     func validate() throws {
         guard (1...ShipOptions.batchRecordsMax).contains(batch) else { throw ValidationError("--batch must be in 1...\(ShipOptions.batchRecordsMax).") }
         guard (1...20).contains(retries) else { throw ValidationError("--retries must be in 1...20.") }
@@ -52,6 +57,9 @@ struct ShipCommand: AsyncParsableCommand {
         options.follow = follow
         options.pollInterval = try FleetParse.duration(interval, option: "--interval")
         options.retry.attemptsMax = retries
+        if let verifierKey {
+            options.checkpoints = .signed(by: try NoteVerifierKey(parsing: verifierKey))
+        }
         try options.validate()
         let destination = try FleetDestination(url: postgres)
         let store = try location.open(readOnly: true)
