@@ -5,8 +5,9 @@ import LarderAdmin
 public import LarderFleet
 
 /// `larder fleet simulate`: the fleet benchmark (hidden; `Tools/fleet-simulation.sh` runs it
-/// against a throwaway server). Fills N stores with M records each, ships one alone, ships the
-/// others concurrently into one database, then verifies the whole fleet, printing rows/s.
+/// against a throwaway server). Fills N stores with M records each, signing a checkpoint every
+/// 1,000 records as a box does by default, ships one alone, ships the others concurrently into one
+/// database (records and checkpoints), then verifies the whole fleet, printing rows/s.
 struct FleetSimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
@@ -52,7 +53,8 @@ struct FleetSimulateCommand: AsyncParsableCommand {
 
         let generating = ContinuousClock.now
         var generated = 0
-        for (index, path) in paths.enumerated() where try Self.fill(path: path, records: records, seed: seed &+ UInt64(index)) {
+        for (index, path) in paths.enumerated() where try Self.fill(path: path, records: records, seed: seed &+ UInt64(index),
+                                                                      key: try Self.key(box: index)) {
             generated += 1
         }
         console.print("generate: \(generated) store(s) of \(records) records written in \(Self.seconds(since: generating)) s "
@@ -60,7 +62,8 @@ struct FleetSimulateCommand: AsyncParsableCommand {
 
         // One box alone: the rows/s of a single shipper.
         let method = self.method
-        let single = try await Self.ship(paths[0], boxID: "sim-000", destination: destination, batch: batch, method: method)
+        let single = try await Self.ship(paths[0], boxID: "sim-000", destination: destination, batch: batch, method: method,
+                                         key: try Self.key(box: 0))
         console.print("ship one box: \(single.recordsShipped) rows in \(Self.format(single.elapsed)) s = \(Int(single.rowsPerSecond)) rows/s "
                       + "(batch \(batch), \(method.rawValue))")
 
@@ -69,8 +72,10 @@ struct FleetSimulateCommand: AsyncParsableCommand {
             let started = ContinuousClock.now
             let summaries = try await withThrowingTaskGroup(of: ShipSummary.self) { group in
                 for (index, path) in paths.enumerated().dropFirst() {
+                    let key = try Self.key(box: index)
                     group.addTask {
-                        try await Self.ship(path, boxID: String(format: "sim-%03d", index), destination: destination, batch: batch, method: method)
+                        try await Self.ship(path, boxID: String(format: "sim-%03d", index), destination: destination, batch: batch, method: method,
+                                            key: key)
                     }
                 }
                 var all: [ShipSummary] = []
@@ -87,12 +92,18 @@ struct FleetSimulateCommand: AsyncParsableCommand {
 
         let report = try await FleetVerifier.verify(destination: destination, jobs: verifyJobs)
         console.print("fleet verify (\(verifyJobs) job(s)): \(report.boxes.count) box(es), \(report.rowsChecked) rows in \(Self.format(report.elapsed)) s = "
-                      + "\(Int(report.rowsPerSecond)) records/s; " + (report.isIntact ? "all intact" : "BROKEN"))
+                      + "\(Int(report.rowsPerSecond)) records/s, \(report.boxes.reduce(0) { $0 + $1.checkpointsVerified }) signed checkpoints verified; "
+                      + (report.isIntact ? "all intact" : "BROKEN"))
         if !report.isIntact { throw VerifyFailed(status: 1) }
     }
 
+    /// Box `index`'s checkpoint signing key (fixed: the stores are reused between runs).
+    static func key(box index: Int) throws -> NoteSigningKey {
+        try NoteSigningKey(name: String(format: "sim-%03d", index), seed: [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: 32))
+    }
+
     static func ship(_ path: String, boxID: String, destination: FleetDestination, batch: Int,
-                     method: ShipOptions.BulkInsert) async throws -> ShipSummary {
+                     method: ShipOptions.BulkInsert, key: NoteSigningKey) async throws -> ShipSummary {
         var options = Store.Options(readOnly: true)
         options.recordsPolicy = false
         options.createIfMissing = false
@@ -101,11 +112,12 @@ struct FleetSimulateCommand: AsyncParsableCommand {
         var shipOptions = ShipOptions(boxID: boxID)
         shipOptions.batchRecords = batch
         shipOptions.bulkInsert = method
+        shipOptions.checkpoints = .signed(by: key.verifierKey)
         return try await Shipper(store: store, destination: destination, options: shipOptions).run()
     }
 
     /// Fills a store with `records` seeded audit records unless it holds them already; true when written.
-    static func fill(path: String, records: Int, seed: UInt64) throws -> Bool {
+    static func fill(path: String, records: Int, seed: UInt64, key: NoteSigningKey) throws -> Bool {
         var options = Store.Options(durability: .fastUnsafe)
         options.recordsPolicy = false
         let store = try Store.open(at: path, options: options)
@@ -131,6 +143,7 @@ struct FleetSimulateCommand: AsyncParsableCommand {
                 for draft in drafts { _ = try txn.appendAudit(draft) }
             }
             written += count
+            try store.signCheckpoint(with: key)
         }
         return true
     }
