@@ -171,6 +171,7 @@ let package = Package(
                 "LarderFleet", "LarderCLI", "Larder", "LarderTesting", "larder",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 public import Larder
-import Logging
+public import Logging
 import NIOCore
 import PostgresNIO
 import Synchronization
@@ -33,6 +33,12 @@ public struct ShipOptions: Sendable {
     /// How rows are inserted. COPY is the fast path; PostgreSQL refuses it on tables with
     /// row-level security, and then the shipper switches to multi-row INSERTs by itself.
     public var bulkInsert = BulkInsert.copy
+    /// Where the shipper says what changes its dependency's state, once each, with `box_id`
+    /// metadata: connections (info), retries (warning), the breaker opening (error), probing
+    /// (notice) and closing (notice), the switch to INSERTs (notice), a refusal or a run given up
+    /// (error); each committed batch at debug. Discards everything by default (the `larder` tool
+    /// prints these events itself).
+    public var logger = Logger(label: "larder.ship", factory: { _ in SwiftLogNoOpLogHandler() })
 
     public enum BulkInsert: String, Sendable, CaseIterable {
         /// `COPY larder_audit FROM STDIN`, falling back to `.insert` when the server refuses it.
@@ -151,7 +157,11 @@ public struct Shipper: Sendable {
         self.store = store
         self.destination = destination
         self.options = options
-        self.onEvent = onEvent
+        let logger = options.logger
+        self.onEvent = { event in
+            Self.log(event, to: logger)
+            onEvent(event)
+        }
         self.afterCommit = afterCommit
     }
 
@@ -166,6 +176,7 @@ public struct Shipper: Sendable {
         let configuration = try destination.configuration()
         let clock = options.clock
         let started = clock.now()
+        let logger = options.logger
         let onEvent = self.onEvent
         let breaker = DependencyBreaker(name: destination.redacted, policy: options.breaker, clock: clock,
                                         onChange: { onEvent(.breaker($0)) })
@@ -185,7 +196,31 @@ public struct Shipper: Sendable {
             return summary
         } catch {
             await slot.drop()
+            logger.error("shipping stopped: \(error.message)", metadata: ["box_id": "\(options.boxID)", "error_code": "\(error.code.rawValue)"])
             throw error
+        }
+    }
+
+    /// Logs what a shipper event says about the fleet database (``ShipOptions/logger``).
+    static func log(_ event: ShipEvent, to logger: Logger) {
+        switch event {
+        case .connected(let destination, let migrated):
+            logger.info("connected to the fleet database", metadata: ["destination": "\(destination)", "migrated": "\(migrated)"])
+        case .committed(let progress):
+            logger.debug("batch committed", metadata: ["box_id": "\(progress.boxID)", "shipped_seq": "\(progress.shippedSeq)",
+                                                       "records": "\(progress.batchRecords)"])
+        case .upToDate(let progress):
+            logger.debug("up to date", metadata: ["box_id": "\(progress.boxID)", "shipped_seq": "\(progress.shippedSeq)"])
+        case .retrying(let attempt, let delay, let reason):
+            logger.warning("fleet database unreachable; retrying", metadata: ["attempt": "\(attempt)", "delay": "\(delay)", "reason": "\(reason)"])
+        case .switchedToInsert(let reason):
+            logger.notice("COPY refused; shipping with INSERTs", metadata: ["reason": "\(reason)"])
+        case .breaker(let state):
+            switch state {
+            case .open: logger.error("fleet database breaker open", metadata: ["state": "\(state)"])
+            case .halfOpen: logger.notice("fleet database breaker probing")
+            case .closed: logger.notice("fleet database breaker closed")
+            }
         }
     }
 

@@ -1,7 +1,9 @@
 import Foundation
+import InMemoryLogging
 import Larder
 @testable import LarderFleet
 import LarderTesting
+import Logging
 import Synchronization
 import Testing
 
@@ -22,6 +24,10 @@ extension FleetTests {
             var options = ShipOptions(boxID: "k-out")
             options.batchRecords = 100
             options.clock = clock.clock
+            var handler = InMemoryLogHandler()
+            handler.logLevel = .trace
+            let captured = handler
+            options.logger = Logger(label: "test") { _ in captured }
             let destination = try FleetDestination(url: cluster.url(database: database))
             let shipper = Shipper(store: try box.store, destination: destination, options: options,
                                   onEvent: { event in events.withLock { $0.append(event) } },
@@ -45,6 +51,12 @@ extension FleetTests {
             let seen = events.withLock { $0 }
             #expect(seen.filter { if case .retrying = $0 { true } else { false } }.count == 4)
             #expect(seen.contains { if case .breaker(.open) = $0 { true } else { false } })
+            // Logged once each, at the level an operator alerts on.
+            let logged = handler.entries
+            #expect(logged.filter { $0.level == .warning && $0.message.description.contains("retrying") }.count == 4)
+            #expect(logged.filter { $0.level == .error && $0.message.description == "fleet database breaker open" }.count == 1)
+            #expect(logged.filter { $0.level == .error && $0.message.description.hasPrefix("shipping stopped:") }.count == 1)
+            #expect(logged.filter { $0.level == .debug && $0.message.description == "batch committed" }.count == 3)
             let state = try #require(try ShipState.load(storePath: box.path))
             #expect(state.shippedSeq == 300)
             #expect(state.lastError?.contains("breaker is open") == true)
