@@ -14,7 +14,9 @@ import Darwin
 /// never answers, not a timed assertion (a test that hits it fails on what it did not read).
 struct RawHTTP {
     let port: Int
-    var readTimeoutSeconds = 10
+    // Generous: a bound against a hung server, not a latency check. Under a loaded machine the
+    // server's answer can wait for a cooperative thread that a long synchronous test holds.
+    var readTimeoutSeconds = 60
 
     /// One parsed response.
     struct Response: CustomStringConvertible {

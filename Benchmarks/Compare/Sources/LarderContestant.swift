@@ -44,9 +44,6 @@ final class LarderContestant: Contestant {
         // Without the tree only the writes differ, and verify would (rightly) report the missing nodes.
         if !keepsMerkleTree && !workload.writes { return .notApplicable }
         switch workload {
-        // Hooks for format v2 (issue 13, deliverable 4): record views over LMDB's bytes. Fill
-        // `pointReadZeroCopy` / `auditScanViews` below once the API exists, and return .measured.
-        case .pointReadZeroCopy, .scanViews: return .notImplemented
         default: return .measured
         }
     }
@@ -147,11 +144,15 @@ final class LarderContestant: Contestant {
         }
     }
 
-    /// "point read (zero-copy)" hook: format v2's record view, reading the transfer's amount in
-    /// place inside `store.read` (as the raw contestants do with ``DecodedTransfer/amountInPlace(_:)``).
-    /// Until that API exists the harness reports "n/a (not implemented yet)" and never calls this.
+    /// "point read (zero-copy)": one read txn, the transfer read through a ``TransferView`` and
+    /// only its amount loaded in place (as the raw contestants do with
+    /// ``DecodedTransfer/amountInPlace(_:)``).
     func pointReadZeroCopy(_ indexes: [Int]) throws -> Measurement {
-        preconditionFailure("point read (zero-copy) needs format v2's record views")
+        try measureEach(indexes) { index in
+            let id = TransferSpec(index: index).id
+            let amount = try store.read { view in try view.ledger.transferView(id: id)?.amount }
+            precondition(amount != nil, "transfer \(id) is missing")
+        }
     }
 
     /// "audit scan (decoded)": `view.audit.records(fromSeq:limit:)`, every record decoded.
@@ -163,12 +164,25 @@ final class LarderContestant: Contestant {
         }
     }
 
-    /// "audit scan (views)" hook: format v2's audit record views, visited in one `store.read`,
-    /// doing what ``AuditViewTally`` does on the raw side (seq, time and event read in place, the
-    /// records of one event counted). Until that API exists the harness reports
-    /// "n/a (not implemented yet)" and never calls this.
+    /// "audit scan (views)": `view.audit.forEachRecord(fromSeq:limit:)` in one `store.read`,
+    /// doing what ``AuditViewTally`` does on the raw side: seq, time and event read in place, the
+    /// records of one event counted.
     func auditScanViews(_ starts: [UInt64], length: Int) throws -> Measurement {
-        preconditionFailure("audit scan (views) needs format v2's record views")
+        let offset = firstTransferSeq - 1
+        return try measureEach(starts, unit: "scan of \(length)", operationsPerItem: length) { seq in
+            let tally = try store.read { view in
+                var tally = (records: 0, transfersPosted: 0, seqSum: UInt64(0), latestMicros: Int64.min)
+                try view.audit.forEachRecord(fromSeq: seq + offset, limit: length) { record in
+                    tally.seqSum &+= record.seq
+                    tally.latestMicros = max(tally.latestMicros, record.timeMicros)
+                    if record.isEvent(.ledgerTransferPosted) { tally.transfersPosted += 1 }
+                    tally.records += 1
+                }
+                return tally
+            }
+            precondition(tally.records == length, "audit scan from \(seq) returned \(tally.records)")
+            consume(tally)
+        }
     }
 
     /// `store.verify()`: the chain plus every index, decision, ledger balance and incident.

@@ -33,8 +33,7 @@ public struct AuditLog {
 
     /// One record, or nil.
     public func record(seq: UInt64) throws(LarderError) -> AuditEntry? {
-        guard let value = try txn.get(tables.audit, seq) else { return nil }
-        return try AuditEntry.decode(value)
+        try txn.withValueBytes(tables.audit, seq) { value throws(LarderError) in try AuditEntry.decode(value) }
     }
 
     /// Records from `fromSeq` on (ascending), or — with `direction: .backward` — from `fromSeq`
@@ -44,10 +43,18 @@ public struct AuditLog {
         try Self.validate(limit: limit)
         let start = try cursor.map { text throws(LarderError) in try Self.parseSeqCursor(text) } ?? fromSeq
         let range: KeyRange<UInt64> = direction == .forward ? .from(start) : .between(0, through: start)
-        let entries = try txn.scan(tables.audit, in: range, direction: direction, limit: limit + 1)
+        // Each record decoded straight from the map: one copy of its bytes, not two.
         var records: [AuditEntry] = []
-        for entry in entries.prefix(limit) { records.append(try AuditEntry.decode(entry.value)) }
-        let next = entries.count > limit ? String(entries[limit].key) : nil
+        records.reserveCapacity(min(limit, 64))
+        var next: String?
+        try txn.forEachBytes(tables.audit, in: range, direction: direction) { key, value throws(LarderError) -> Bool in
+            guard records.count < limit else {
+                next = String(try Self.seq(key: key))
+                return false
+            }
+            records.append(try AuditEntry.decode(value))
+            return true
+        }
         return AuditPage(records: records, nextCursor: next)
     }
 
@@ -210,5 +217,13 @@ package struct AuditFaultInjection: Sendable {
     /// makes the append fail.
     package init(beforeAppend: @escaping @Sendable (UInt64) throws(LarderError) -> Void) {
         self.beforeAppend = beforeAppend
+    }
+}
+
+extension AuditLog {
+    /// The seq of an audit key (a `u64`: 8 bytes, big-endian) where it lies.
+    static func seq(key: UnsafeRawBufferPointer) throws(LarderError) -> UInt64 {
+        guard key.count == 8 else { throw ByteReader.malformed("a sequence key of \(key.count) bytes") }
+        return UInt64(bigEndian: key.loadUnaligned(as: UInt64.self))
     }
 }

@@ -1,4 +1,10 @@
+import LarderStorage
 import Crypto
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The kind of an audited event. Open-ended (a struct, not an enum) so that new events do not
 /// break clients; the events Larder itself writes (docs/FORMAT.md section 7) are predefined.
@@ -79,10 +85,43 @@ public struct CorrelationRef: Hashable, Sendable, Codable, Comparable, CustomStr
         try WriteContext.validateIdentifier(id, field: "correlation \(kind) id")
     }
 
+    /// By kind bytes, then id bytes (UTF-8, unsigned): the order refs are stored in.
     public static func < (lhs: CorrelationRef, rhs: CorrelationRef) -> Bool {
-        let l = Array(lhs.kind.utf8), r = Array(rhs.kind.utf8)
-        if l != r { return l.lexicographicallyPrecedes(r) }
-        return Array(lhs.id.utf8).lexicographicallyPrecedes(Array(rhs.id.utf8))
+        let kinds = compareUTF8(lhs.kind, rhs.kind)
+        if kinds != 0 { return kinds < 0 }
+        return compareUTF8(lhs.id, rhs.id) < 0
+    }
+
+    /// Negative, zero or positive as `a`'s UTF-8 bytes sort before, equal or after `b`'s.
+    static func compareUTF8(_ a: String, _ b: String) -> Int {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let common = Swift.min(x.count, y.count)
+                if common > 0 {
+                    let order = memcmp(x.baseAddress!, y.baseAddress!, common)
+                    if order != 0 { return Int(order) }
+                }
+                return x.count - y.count
+            }
+        }
+    }
+
+    /// `refs` sorted by (kind bytes, id bytes) without repeats: the form every stored ref list
+    /// takes (docs/FORMAT.md section 2.1). A list already in that form (the usual short one) is
+    /// returned as it is, without sorting or hashing.
+    static func canonical(_ refs: [CorrelationRef]) -> [CorrelationRef] {
+        var index = 1
+        while index < refs.count && refs[index - 1] < refs[index] { index += 1 }
+        if index >= refs.count { return refs }
+        var sorted = refs.sorted()
+        var kept = 0
+        for ref in sorted where kept == 0 || sorted[kept - 1] != ref {
+            sorted[kept] = ref
+            kept += 1
+        }
+        sorted.removeLast(sorted.count - kept)
+        return sorted
     }
 }
 
@@ -148,7 +187,7 @@ public struct AuditRecord: Sendable, Hashable {
         self.requestID = requestID
         self.traceID = traceID
         self.decisionID = decisionID
-        self.refs = Array(Set(refs)).sorted()
+        self.refs = CorrelationRef.canonical(refs)
         self.failureCategory = failureCategory
         self.responseType = responseType
         self.reasonCode = reasonCode
@@ -181,42 +220,61 @@ public struct AuditRecord: Sendable, Hashable {
 
     /// Decodes canonical bytes; throws on anything that is not exactly one version-1 record.
     public static func decode(_ bytes: [UInt8]) throws(LarderError) -> AuditRecord {
-        var reader = ByteReader(bytes)
+        try bytes.withBytes { (raw: UnsafeRawBufferPointer) throws(LarderError) -> AuditRecord in try decode(raw) }
+    }
+
+    /// Decodes canonical bytes where they lie (in LMDB's map, say): each string is copied once,
+    /// into the record.
+    static func decode(_ bytes: UnsafeRawBufferPointer) throws(LarderError) -> AuditRecord {
+        var reader = RawReader(bytes)
         let version = try reader.readUInt8()
         guard version == formatVersion else {
             throw ByteReader.malformed("audit record format version \(version) is not supported (expected \(formatVersion))")
         }
-        let seq = try reader.read(UInt64.self)
+        let seq = try reader.readUInt64()
         let time = try reader.readInt64()
         let event = AuditEvent(rawValue: try reader.readString())
         let actorID = try reader.readString()
-        let roleText = try reader.readString()
-        guard let role = Role(rawValue: roleText) else { throw ByteReader.malformed("unknown role \(roleText)") }
+        let role = try Self.role(try reader.readStringBytes())
         let requestID = try reader.readString()
         let traceID = try reader.readOptionalString()
         let decisionID = try reader.readOptionalString()
-        let refCount = try reader.read(UInt32.self)
-        guard refCount <= UInt32(AuditDraft.refsCountMax) else { throw ByteReader.malformed("\(refCount) correlation refs") }
-        var refs: [CorrelationRef] = []
-        for _ in 0..<refCount {
-            let kind = try reader.readString()
-            refs.append(CorrelationRef(kind, try reader.readString()))
-        }
+        let refs = try Self.readRefs(&reader)
         let failureCategory = try reader.readOptionalString()
         let responseType = try reader.readOptionalString()
         let reasonCode = try reader.readOptionalString()
         let payload = try reader.readString()
         try reader.expectEnd()
-        // Stored refs are sorted and unique by construction; check that instead of sorting again.
-        for index in refs.indices.dropFirst() where !(refs[index - 1] < refs[index]) {
-            throw ByteReader.malformed("correlation refs are not sorted and unique")
-        }
         var record = AuditRecord(seq: seq, timeMicros: time, event: event, actor: ActorIdentity(id: actorID, role: role),
                                  requestID: requestID, traceID: traceID, decisionID: decisionID, refs: [],
                                  failureCategory: failureCategory, responseType: responseType, reasonCode: reasonCode,
                                  payload: payload)
         record.refs = refs
         return record
+    }
+
+    /// A role from its stored name, compared as bytes (no string built).
+    static func role(_ bytes: UnsafeRawBufferPointer) throws(LarderError) -> Role {
+        for role in Role.allCases where UTF8Text.equals(bytes, role.rawValue) { return role }
+        throw ByteReader.malformed("unknown role \(String(decoding: bytes.assumingMemoryBound(to: UInt8.self), as: UTF8.self))")
+    }
+
+    /// A stored ref list (count, then kind and id of each), checked to be sorted and unique:
+    /// stored refs are in that form by construction, so it is checked instead of sorted again.
+    static func readRefs(_ reader: inout RawReader) throws(LarderError) -> [CorrelationRef] {
+        let count = try reader.readUInt32()
+        guard count <= UInt32(AuditDraft.refsCountMax) else { throw ByteReader.malformed("\(count) correlation refs") }
+        var refs: [CorrelationRef] = []
+        refs.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            let kind = try reader.readString()
+            let ref = CorrelationRef(kind, try reader.readString())
+            if let previous = refs.last, !(previous < ref) {
+                throw ByteReader.malformed("correlation refs are not sorted and unique")
+            }
+            refs.append(ref)
+        }
+        return refs
     }
 }
 
@@ -233,7 +291,14 @@ public struct AuditEntry: Sendable, Hashable {
     public var seq: UInt64 { record.seq }
 
     /// The LMDB value: recordBytes ‖ leafHash ‖ chainHash.
-    var storedValue: [UInt8] { recordBytes + leafHash + chainHash }
+    var storedValue: [UInt8] {
+        var value: [UInt8] = []
+        value.reserveCapacity(recordBytes.count + 64)
+        value.append(contentsOf: recordBytes)
+        value.append(contentsOf: leafHash)
+        value.append(contentsOf: chainHash)
+        return value
+    }
 
     /// Splits a stored value without judging it; ``AuditChain`` checks the hashes.
     static func split(_ value: [UInt8]) throws(LarderError) -> (record: [UInt8], leaf: [UInt8], chain: [UInt8]) {
@@ -243,9 +308,17 @@ public struct AuditEntry: Sendable, Hashable {
     }
 
     static func decode(_ value: [UInt8]) throws(LarderError) -> AuditEntry {
-        let parts = try split(value)
-        return AuditEntry(record: try AuditRecord.decode(parts.record), recordBytes: parts.record,
-                          leafHash: parts.leaf, chainHash: parts.chain)
+        try value.withBytes { (raw: UnsafeRawBufferPointer) throws(LarderError) -> AuditEntry in try decode(raw) }
+    }
+
+    /// Decodes a stored value where it lies: the record's bytes and hashes are copied once each,
+    /// and its fields straight from the value into the record.
+    static func decode(_ value: UnsafeRawBufferPointer) throws(LarderError) -> AuditEntry {
+        guard value.count > 64 else { throw ByteReader.malformed("an audit value of \(value.count) bytes is too short") }
+        let recordEnd = value.count - 64
+        let record = UnsafeRawBufferPointer(rebasing: value[..<recordEnd])
+        return AuditEntry(record: try AuditRecord.decode(record), recordBytes: Array(record),
+                          leafHash: Array(value[recordEnd..<(recordEnd + 32)]), chainHash: Array(value[(recordEnd + 32)...]))
     }
 }
 
@@ -255,17 +328,22 @@ public enum AuditChain {
     public static let genesis = [UInt8](repeating: 0, count: 32)
 
     public static func leafHash(_ recordBytes: [UInt8]) -> [UInt8] {
+        recordBytes.withUnsafeBytes { leafHash($0) }
+    }
+
+    /// The leaf hash of record bytes where they lie.
+    static func leafHash(_ recordBytes: UnsafeRawBufferPointer) -> [UInt8] {
         var hasher = SHA256()
-        hasher.update(data: [0x00])
-        hasher.update(data: recordBytes)
+        withUnsafeBytes(of: UInt8(0x00)) { hasher.update(bufferPointer: $0) }
+        hasher.update(bufferPointer: recordBytes)
         return Array(hasher.finalize())
     }
 
     public static func chainHash(previous: [UInt8], leaf: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
-        hasher.update(data: [0x01])
-        hasher.update(data: previous)
-        hasher.update(data: leaf)
+        withUnsafeBytes(of: UInt8(0x01)) { hasher.update(bufferPointer: $0) }
+        previous.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        leaf.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         return Array(hasher.finalize())
     }
 

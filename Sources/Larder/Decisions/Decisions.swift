@@ -1,24 +1,41 @@
+import LarderStorage
 import Foundation
 
 /// What the store remembers of a decision: enough to answer a retry with the first result and to
 /// recognise a different request reusing the id.
 public struct DecisionRecord: Sendable, Hashable {
-    static let formatVersion: UInt8 = 1
+    /// The record version this code writes: 2, the fingerprint over RFC 8785 canonical JSON.
+    /// Version 1 records (written before) hold a fingerprint over Foundation's `JSONEncoder`
+    /// output, and are still read and compared as such (docs/FORMAT.md section 6).
+    static let formatVersion: UInt8 = FingerprintForm.jcs.rawValue
 
     public let decisionID: String
     /// The operation name of the request (``FingerprintedRequest/operationName``).
     public let operation: String
-    /// SHA-256 of the request's canonical encoding.
+    /// SHA-256 of the request's canonical encoding (which one: ``fingerprintForm``).
     public let fingerprint: [UInt8]
     public let timeMicros: UnixMicros
     /// The last audit record of the write that made the decision (0 when it wrote none).
     public let auditSeq: UInt64
     /// The canonical JSON of the result returned the first time.
     public let result: [UInt8]
+    /// The canonical encoding ``fingerprint`` was computed over.
+    public let fingerprintForm: FingerprintForm
+
+    init(decisionID: String, operation: String, fingerprint: [UInt8], timeMicros: UnixMicros, auditSeq: UInt64,
+         result: [UInt8], fingerprintForm: FingerprintForm = .jcs) {
+        self.decisionID = decisionID
+        self.operation = operation
+        self.fingerprint = fingerprint
+        self.timeMicros = timeMicros
+        self.auditSeq = auditSeq
+        self.result = result
+        self.fingerprintForm = fingerprintForm
+    }
 
     func encoded() -> [UInt8] {
         var writer = ByteWriter(capacity: 64 + result.count)
-        writer.write(Self.formatVersion)
+        writer.write(fingerprintForm.rawValue)
         writer.write(raw: fingerprint)
         writer.write(timeMicros)
         writer.write(auditSeq)
@@ -28,18 +45,36 @@ public struct DecisionRecord: Sendable, Hashable {
     }
 
     static func decode(id: String, _ bytes: [UInt8]) throws(LarderError) -> DecisionRecord {
-        var reader = ByteReader(bytes)
+        try bytes.withBytes { (raw: UnsafeRawBufferPointer) throws(LarderError) -> DecisionRecord in
+            try decode(id: id, raw)
+        }
+    }
+
+    static func decode(id: String, _ bytes: UnsafeRawBufferPointer) throws(LarderError) -> DecisionRecord {
+        var reader = RawReader(bytes)
         let version = try reader.readUInt8()
-        guard version == formatVersion else { throw ByteReader.malformed("decision format version \(version)") }
+        guard let form = FingerprintForm(rawValue: version) else {
+            throw ByteReader.malformed("decision format version \(version)")
+        }
         let fingerprint = try reader.readBytes(32)
         let time = try reader.readInt64()
-        let seq = try reader.read(UInt64.self)
+        let seq = try reader.readUInt64()
         let operation = try reader.readString()
         let result = try reader.readBlob()
         try reader.expectEnd()
         return DecisionRecord(decisionID: id, operation: operation, fingerprint: fingerprint, timeMicros: time,
-                              auditSeq: seq, result: result)
+                              auditSeq: seq, result: result, fingerprintForm: form)
     }
+}
+
+/// The canonical encoding a decision's fingerprint was computed over (docs/FORMAT.md section 6).
+/// Stored as the decision record's version byte.
+public enum FingerprintForm: UInt8, Sendable, Hashable, CaseIterable {
+    /// Foundation's `JSONEncoder` with sorted keys (decisions recorded before RFC 8785): kept so
+    /// that those decisions still replay.
+    case foundationJSON = 1
+    /// RFC 8785, the JSON Canonicalization Scheme: what Larder writes now.
+    case jcs = 2
 }
 
 /// Reads decisions in a snapshot.
@@ -58,8 +93,10 @@ public struct DecisionLog {
     public func count() throws(LarderError) -> Int { try txn.statistics(tables.decisions).entries }
 }
 
-/// The canonical encoding of requests and results: JSON with sorted keys, no escaped slashes,
-/// dates as seconds since 1970. Deterministic for the same value.
+/// The canonical JSON Larder wrote with Foundation's `JSONEncoder` before RFC 8785: sorted
+/// keys, no escaped slashes, dates as seconds since 1970. Still the encoding of the failure
+/// policy (whose hash is recorded) and of stored incidents, and the one version 1 decision
+/// fingerprints were computed over; new fingerprints and stored results use ``JCS``.
 enum CanonicalJSON {
     static func encode<T: Encodable>(_ value: T) throws(LarderError) -> [UInt8] {
         let encoder = JSONEncoder()
@@ -82,11 +119,18 @@ enum CanonicalJSON {
                               failureClass: .dataInconsistency, failurePoint: .read)
         }
     }
+}
 
-    /// The fingerprint of a request made by `actor`: SHA-256 of
-    /// `{"actor":{"id":…,"role":…},"operation":…,"request":…}` in canonical JSON.
-    static func fingerprint<Q: FingerprintedRequest>(actor: ActorIdentity, request: Q) throws(LarderError) -> [UInt8] {
-        return AuditChain.sha256(try encode(FingerprintEnvelope(actor: actor, operation: Q.operationName, request: request)))
+/// Decision fingerprints: SHA-256 of the canonical JSON of
+/// `{"actor":{"id":…,"role":…},"operation":…,"request":…}`.
+package enum Fingerprint {
+    /// The fingerprint of a request made by `actor`, in `form`.
+    package static func of<Q: FingerprintedRequest>(actor: ActorIdentity, request: Q, form: FingerprintForm) throws(LarderError) -> [UInt8] {
+        let envelope = FingerprintEnvelope(actor: actor, operation: Q.operationName, request: request)
+        switch form {
+        case .jcs: return AuditChain.sha256(try JCS.encode(envelope))
+        case .foundationJSON: return AuditChain.sha256(try CanonicalJSON.encode(envelope))
+        }
     }
 }
 

@@ -21,7 +21,7 @@ public struct LedgerReader {
 
     public func account(id: String) throws(LarderError) -> Account? {
         try WriteContext.validateIdentifier(id, field: "account id")
-        return try txn.get(tables.ledgerAccounts, id).map { bytes throws(LarderError) in try Account.decode(id: id, bytes) }
+        return try txn.withValueBytes(tables.ledgerAccounts, id) { bytes throws(LarderError) in try Account.decode(id: id, bytes) }
     }
 
     /// The account's balances now.
@@ -29,10 +29,12 @@ public struct LedgerReader {
     /// - throws: NOT_FOUND when there is no such account.
     public func balance(of accountID: String) throws(LarderError) -> Balance {
         try WriteContext.validateIdentifier(accountID, field: "account id")
-        guard let bytes = try txn.get(tables.ledgerBalances, accountID) else {
+        guard let balance = try txn.withValueBytes(tables.ledgerBalances, accountID, { bytes throws(LarderError) in
+            try Balance.decode(bytes)
+        }) else {
             throw LarderError(.notFound, "No account \(accountID).", failurePoint: .read)
         }
-        return try Balance.decode(bytes)
+        return balance
     }
 
     /// The account's balances right after the last transfer with audit seq ≤ `seq` (zero before
@@ -48,12 +50,12 @@ public struct LedgerReader {
 
     public func transfer(id: String) throws(LarderError) -> Transfer? {
         try WriteContext.validateIdentifier(id, field: "transfer id")
-        return try txn.get(tables.ledgerTransfers, id).map { bytes throws(LarderError) in try Transfer.decode(id: id, bytes) }
+        return try txn.withValueBytes(tables.ledgerTransfers, id) { bytes throws(LarderError) in try Transfer.decode(id: id, bytes) }
     }
 
     /// How a pending transfer was posted or voided, or a posted one reversed; nil while open.
     public func resolution(of transferID: String) throws(LarderError) -> TransferResolution? {
-        try txn.get(tables.ledgerResolutions, transferID).map { bytes throws(LarderError) in try TransferResolution.decode(bytes) }
+        try txn.withValueBytes(tables.ledgerResolutions, transferID) { bytes throws(LarderError) in try TransferResolution.decode(bytes) }
     }
 
     /// The transfers that touched an account, oldest or newest first, each with the balance

@@ -1,3 +1,4 @@
+import LarderStorage
 /// Balance rules an account enforces on itself, checked inside the transaction that would break them.
 public struct AccountFlags: OptionSet, Sendable, Hashable, Codable {
     public let rawValue: UInt16
@@ -72,14 +73,18 @@ public struct Account: Sendable, Hashable, Codable {
     }
 
     static func decode(id: String, _ bytes: [UInt8]) throws(LarderError) -> Account {
-        var reader = ByteReader(bytes)
+        try bytes.withBytes { (raw: UnsafeRawBufferPointer) throws(LarderError) -> Account in try decode(id: id, raw) }
+    }
+
+    static func decode(id: String, _ bytes: UnsafeRawBufferPointer) throws(LarderError) -> Account {
+        var reader = RawReader(bytes)
         guard try reader.readUInt8() == formatVersion else { throw ByteReader.malformed("account \(id) format version") }
         let ledger = try reader.readString()
-        let code = try reader.read(UInt16.self)
-        let flags = AccountFlags(rawValue: try reader.read(UInt16.self))
+        let code = try reader.readUInt16()
+        let flags = AccountFlags(rawValue: try reader.readUInt16())
         let refs = try readRefs(&reader)
         let created = try reader.readInt64()
-        let seq = try reader.read(UInt64.self)
+        let seq = try reader.readUInt64()
         try reader.expectEnd()
         return Account(id: id, ledger: ledger, code: code, flags: flags, refs: refs, createdAtMicros: created, auditSeq: seq)
     }
@@ -122,9 +127,15 @@ public struct Balance: Sendable, Hashable, Codable {
     }
 
     static func decode(_ bytes: [UInt8]) throws(LarderError) -> Balance {
-        var reader = ByteReader(bytes)
-        let balance = Balance(debitsPosted: try reader.read(), creditsPosted: try reader.read(),
-                              debitsPending: try reader.read(), creditsPending: try reader.read())
+        try bytes.withBytes { (raw: UnsafeRawBufferPointer) throws(LarderError) -> Balance in try decode(raw) }
+    }
+
+    /// Four big-endian u64s, read where they lie.
+    @inline(__always)
+    static func decode(_ bytes: UnsafeRawBufferPointer) throws(LarderError) -> Balance {
+        var reader = RawReader(bytes)
+        let balance = Balance(debitsPosted: try reader.readUInt64(), creditsPosted: try reader.readUInt64(),
+                              debitsPending: try reader.readUInt64(), creditsPending: try reader.readUInt64())
         try reader.expectEnd()
         return balance
     }
@@ -234,14 +245,17 @@ public struct Transfer: Sendable, Hashable, Codable {
     }
 
     static func decode(id: String, _ bytes: [UInt8]) throws(LarderError) -> Transfer {
-        var reader = ByteReader(bytes)
+        try bytes.withBytes { (raw: UnsafeRawBufferPointer) throws(LarderError) -> Transfer in try decode(id: id, raw) }
+    }
+
+    static func decode(id: String, _ bytes: UnsafeRawBufferPointer) throws(LarderError) -> Transfer {
+        var reader = RawReader(bytes)
         guard try reader.readUInt8() == formatVersion else { throw ByteReader.malformed("transfer \(id) format version") }
-        let kindText = try reader.readString()
-        guard let kind = TransferKind(rawValue: kindText) else { throw ByteReader.malformed("transfer kind \(kindText)") }
+        let kind = try TransferKind(stored: try reader.readStringBytes())
         let transfer = Transfer(id: id, kind: kind, debitAccount: try reader.readString(), creditAccount: try reader.readString(),
-                                amount: try reader.read(), ledger: try reader.readString(), code: try reader.read(),
+                                amount: try reader.readUInt64(), ledger: try reader.readString(), code: try reader.readUInt16(),
                                 refs: try readRefs(&reader), target: try reader.readOptionalString(),
-                                timeMicros: try reader.readInt64(), auditSeq: try reader.read())
+                                timeMicros: try reader.readInt64(), auditSeq: try reader.readUInt64())
         try reader.expectEnd()
         return transfer
     }
@@ -265,9 +279,12 @@ public struct TransferResolution: Sendable, Hashable, Codable {
     }
 
     static func decode(_ bytes: [UInt8]) throws(LarderError) -> TransferResolution {
-        var reader = ByteReader(bytes)
-        let kindText = try reader.readString()
-        guard let kind = TransferKind(rawValue: kindText) else { throw ByteReader.malformed("resolution kind \(kindText)") }
+        try bytes.withBytes { (raw: UnsafeRawBufferPointer) throws(LarderError) -> TransferResolution in try decode(raw) }
+    }
+
+    static func decode(_ bytes: UnsafeRawBufferPointer) throws(LarderError) -> TransferResolution {
+        var reader = RawReader(bytes)
+        let kind = try TransferKind(stored: try reader.readStringBytes())
         let resolution = TransferResolution(kind: kind, byTransfer: try reader.readString())
         try reader.expectEnd()
         return resolution
@@ -296,13 +313,18 @@ public struct AccountHistoryEntry: Sendable, Hashable, Codable {
     }
 
     static func decode(seq: UInt64, _ bytes: [UInt8]) throws(LarderError) -> AccountHistoryEntry {
-        var reader = ByteReader(bytes)
+        try bytes.withBytes { (raw: UnsafeRawBufferPointer) throws(LarderError) -> AccountHistoryEntry in
+            try decode(seq: seq, raw)
+        }
+    }
+
+    static func decode(seq: UInt64, _ bytes: UnsafeRawBufferPointer) throws(LarderError) -> AccountHistoryEntry {
+        var reader = RawReader(bytes)
         let id = try reader.readString()
-        let kindText = try reader.readString()
-        guard let kind = TransferKind(rawValue: kindText) else { throw ByteReader.malformed("history kind \(kindText)") }
+        let kind = try TransferKind(stored: try reader.readStringBytes())
         let isDebit = try reader.readUInt8() == 1
-        let amount = try reader.read(UInt64.self)
-        let balance = try Balance.decode(try reader.readBytes(32))
+        let amount = try reader.readUInt64()
+        let balance = try Balance.decode(try reader.readSlice(32))
         try reader.expectEnd()
         return AccountHistoryEntry(seq: seq, transferID: id, kind: kind, isDebit: isDebit, amount: amount, balanceAfter: balance)
     }
@@ -334,13 +356,25 @@ func writeRefs(_ refs: [CorrelationRef], to writer: inout ByteWriter) {
     }
 }
 
-func readRefs(_ reader: inout ByteReader) throws(LarderError) -> [CorrelationRef] {
-    let count = try reader.read(UInt32.self)
+func readRefs(_ reader: inout RawReader) throws(LarderError) -> [CorrelationRef] {
+    let count = try reader.readUInt32()
     guard count <= UInt32(AuditDraft.refsCountMax) else { throw ByteReader.malformed("\(count) refs") }
     var refs: [CorrelationRef] = []
+    refs.reserveCapacity(Int(count))
     for _ in 0..<count {
         let kind = try reader.readString()
         refs.append(CorrelationRef(kind, try reader.readString()))
     }
     return refs
+}
+
+extension TransferKind {
+    /// A kind from its stored name, compared as bytes (no string built).
+    init(stored bytes: UnsafeRawBufferPointer) throws(LarderError) {
+        for kind in [TransferKind.single, .pending, .postPending, .voidPending, .reversal] where UTF8Text.equals(bytes, kind.rawValue) {
+            self = kind
+            return
+        }
+        throw ByteReader.malformed("transfer kind \(String(decoding: bytes.assumingMemoryBound(to: UInt8.self), as: UTF8.self))")
+    }
 }

@@ -132,15 +132,15 @@ public struct StockCount: Sendable, Hashable, Codable {
         guard try reader.readUInt8() == formatVersion else { throw ByteReader.malformed("stock count \(id) format version") }
         let item = try reader.readString()
         let location = StockLocation(hub: try reader.readString(), bin: try reader.readOptionalString())
-        let expected = try reader.read(UInt64.self)
-        let counted = try reader.read(UInt64.self)
+        let expected = try reader.readUInt64()
+        let counted = try reader.readUInt64()
         let adjustment = try reader.readInt64()
         let transfer = try reader.readOptionalString()
         let actorID = try reader.readString()
         let roleText = try reader.readString()
         guard let role = Role(rawValue: roleText) else { throw ByteReader.malformed("stock count role \(roleText)") }
         let time = try reader.readInt64()
-        let seq = try reader.read(UInt64.self)
+        let seq = try reader.readUInt64()
         try reader.expectEnd()
         return StockCount(id: id, item: item, location: location, expected: expected, counted: counted, adjustment: adjustment,
                           adjustmentTransferID: transfer, countedBy: ActorIdentity(id: actorID, role: role), timeMicros: time,

@@ -57,7 +57,7 @@ extension Store {
             case .replayed(let outcome): return outcome
             case .write(let decided): plan = decided
             }
-            let inner = try environment.write { txn in try self.transact(txn, plan: plan, encode: { result throws(LarderError) in try CanonicalJSON.encode(result) }, body) }
+            let inner = try environment.write { txn in try self.transact(txn, plan: plan, encode: { result throws(LarderError) in try JCS.encode(result) }, body) }
             return try finish(inner, plan: plan, replay: replayFound(in: plan, as: R.self))
         } catch {
             throw failed(error, context: context)
@@ -111,7 +111,7 @@ extension Store {
             case .write(let decided): plan = decided
             }
             try Task.checkCancellation()
-            let inner = try await environment.write { txn in try self.transact(txn, plan: plan, encode: { result throws(LarderError) in try CanonicalJSON.encode(result) }, body) }
+            let inner = try await environment.write { txn in try self.transact(txn, plan: plan, encode: { result throws(LarderError) in try JCS.encode(result) }, body) }
             return try finish(inner, plan: plan, replay: replayFound(in: plan, as: R.self))
         } catch {
             throw failed(error, context: context)
@@ -124,7 +124,19 @@ extension Store {
     struct DecisionPlan: Sendable {
         let id: String
         let operation: String
+        /// Over RFC 8785 canonical JSON: what a new decision record stores.
         let fingerprint: [UInt8]
+        /// The request's fingerprint in another form, for decisions recorded in it (computed
+        /// only when such a decision is found).
+        let fingerprintIn: @Sendable (FingerprintForm) throws(LarderError) -> [UInt8]
+
+        /// Whether `stored` was recorded for this very request (same actor, operation and content).
+        func matches(_ stored: DecisionRecord) throws(LarderError) -> Bool {
+            switch stored.fingerprintForm {
+            case .jcs: stored.fingerprint == fingerprint
+            case let form: stored.fingerprint == (try fingerprintIn(form))
+            }
+        }
     }
 
     /// A write that passed validation and is ready to be queued.
@@ -171,8 +183,10 @@ extension Store {
             return .write(try plainPlan(context))
         }
         try context.validate()
+        let actor = context.actor
         let decision = DecisionPlan(id: id, operation: Q.operationName,
-                                    fingerprint: try CanonicalJSON.fingerprint(actor: context.actor, request: request))
+                                    fingerprint: try Fingerprint.of(actor: actor, request: request, form: .jcs),
+                                    fingerprintIn: { form throws(LarderError) in try Fingerprint.of(actor: actor, request: request, form: form) })
         let plan = WritePlan(context: context, decision: decision, started: started)
         guard let stored = try read({ view in try view.decisions.decision(id: id) }) else { return .write(plan) }
         return .replayed(try replay(stored, decision: decision, as: R.self))
@@ -185,6 +199,8 @@ extension Store {
         encode: ((R) throws(LarderError) -> [UInt8])?, _ body: (StoreTransaction) throws -> R
     ) throws -> Inner<R> {
         let txn = TableWriter(raw)
+        // Record views made in this write must not outlive it (their bytes go with the transaction).
+        defer { txn.close() }
         do {
             if let decision = plan.decision, let bytes = try txn.get(tables.decisions, decision.id) {
                 return .existing(try DecisionRecord.decode(id: decision.id, bytes))
@@ -247,7 +263,7 @@ extension Store {
     }
 
     private func replay<R: Decodable>(_ stored: DecisionRecord, decision: DecisionPlan, as: R.Type) throws -> WriteOutcome<R> {
-        guard stored.fingerprint == decision.fingerprint else {
+        guard try decision.matches(stored) else {
             let what = stored.operation == decision.operation
                 ? "a different \(decision.operation) request"
                 : "a \(decision.operation) request, but it was first used for \(stored.operation)"

@@ -215,7 +215,11 @@ public final class Store: Sendable {
     /// Runs `body` over the tables of one read snapshot, in the contract's errors.
     func readTables<R>(_ body: (TableReader) throws -> R) throws -> R {
         do {
-            return try environment.read { txn in try body(TableReader(txn)) }
+            return try environment.read { txn in
+                let reader = TableReader(txn)
+                defer { reader.close() }
+                return try body(reader)
+            }
         } catch {
             throw LarderError.contract(error)
         }
@@ -346,7 +350,7 @@ public final class Store: Sendable {
             return try readTables { txn -> UInt32? in
                 guard let bytes = try txn.get(tables.meta, MetaKey.schemaVersion) else { return nil }
                 var reader = ByteReader(bytes)
-                return try reader.read(UInt32.self)
+                return try reader.readUInt32()
             }
         } catch let error as LarderError {
             throw error

@@ -2,7 +2,7 @@ import LarderStorage
 
 /// Every named table of a Larder store, with its key and value types. docs/FORMAT.md describes
 /// each one byte for byte; `mdb_stat -a` lists them.
-struct StoreTables: Sendable {
+final class StoreTables: Sendable {
     /// Audit records by sequence number.
     static let auditName = "audit"
     /// (requestID, seq) → empty.
@@ -142,8 +142,8 @@ public struct RecordedLimits: Sendable, Hashable {
         var reader = ByteReader(bytes)
         let version = try reader.readUInt8()
         guard version == formatVersion else { throw ByteReader.malformed("limits format version \(version)") }
-        let map = try reader.read(UInt64.self)
-        let readers = try reader.read(UInt32.self)
+        let map = try reader.readUInt64()
+        let readers = try reader.readUInt32()
         try reader.expectEnd()
         guard map <= UInt64(Int.max) else { throw ByteReader.malformed("limits map size \(map)") }
         return RecordedLimits(mapSizeBytesMax: Int(map), readersMax: Int(readers))

@@ -5,9 +5,46 @@ import LarderStorage
 /// Larder. Invalid once the transaction's closure returns, like the transaction itself.
 class TableReader {
     let raw: ReadTransaction
+    /// False once the closure this snapshot was handed to has returned. Record views check it
+    /// before every access: their bytes live in LMDB's map only as long as the transaction.
+    ///
+    /// Not checked for exclusive access at run time: it is read by every field of every view
+    /// (the dynamic check cost more than the field), only ever written by ``close()`` once the
+    /// closure has returned, and a snapshot is used by one thread at a time.
+    @exclusivity(unchecked) private(set) final var isOpen = true
 
     init(_ raw: ReadTransaction) {
         self.raw = raw
+    }
+
+    /// Marks the snapshot's closure as returned (the transaction ends right after).
+    final func close() { isOpen = false }
+
+    /// What a record view remembers when it is made, to check with ``checkView(_:)``.
+    final var viewStamp: Int { raw.mutationStamp() }
+
+    /// Stops a record view used after its snapshot's closure returned, or after its own write
+    /// transaction changed a table: its bytes may be gone or moved (a put or delete in a write
+    /// transaction may split, move or free the page they lay on).
+    @inline(__always)
+    final func checkView(_ stamp: Int) {
+        precondition(isOpen, "A Larder record view was used after its read closure returned; views must not escape store.read { }. Copy what must outlive it (decoded()).")
+        precondition(raw.mutationStamp() == stamp, "A Larder record view was used after its write transaction changed the store; read views again after writing, or copy what must outlive a write (decoded()).")
+    }
+
+    /// Calls `body` with the value under `key` where it lies in the map (no copy); nil when
+    /// absent. The buffer is valid only inside `body`.
+    @inline(__always)
+    final func withValueBytes<K, V, R>(_ table: Table<K, V>, _ key: K,
+                                       _ body: (UnsafeRawBufferPointer) throws(LarderError) -> R) throws(LarderError) -> R? {
+        try raw.withValueBytes(table, key, mapError: { LarderError($0) }, body)
+    }
+
+    /// Calls `body` with each key and value of `range` where they lie in the map (no copies),
+    /// until it returns false. The buffers are valid only inside that call of `body`.
+    final func forEachBytes<K, V>(_ table: Table<K, V>, in range: KeyRange<K> = .all, direction: ScanDirection = .forward,
+                                  _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws(LarderError) -> Bool) throws(LarderError) {
+        try raw.forEachBytes(table, in: range, direction: direction.cursorDirection, mapError: { LarderError($0) }, body)
     }
 
     /// The value stored under `key`, or nil.

@@ -8,13 +8,20 @@ package enum JSONValidator {
     /// Whether `text` is one JSON object, optionally surrounded by whitespace.
     package static func isObject(_ text: String) -> Bool {
         var text = text
-        return text.withUTF8 { bytes in
-            var scanner = Scanner(bytes: bytes)
-            scanner.skipWhitespace()
-            guard scanner.peek == UInt8(ascii: "{"), scanner.value(depth: 0) else { return false }
-            scanner.skipWhitespace()
-            return scanner.index == bytes.count
-        }
+        return text.withUTF8 { bytes in isObject(bytes) }
+    }
+
+    /// Whether UTF-8 `bytes` (valid UTF-8, checked by the caller) are one JSON object.
+    package static func isObject(utf8 bytes: UnsafeRawBufferPointer) -> Bool {
+        isObject(bytes.assumingMemoryBound(to: UInt8.self))
+    }
+
+    private static func isObject(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var scanner = Scanner(bytes: bytes)
+        scanner.skipWhitespace()
+        guard scanner.peek == UInt8(ascii: "{"), scanner.value(depth: 0) else { return false }
+        scanner.skipWhitespace()
+        return scanner.index == bytes.count
     }
 
     private struct Scanner {

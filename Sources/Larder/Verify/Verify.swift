@@ -235,7 +235,7 @@ struct Verifier {
             return
         }
         var reader = ByteReader(bytes)
-        guard let seq = try? reader.read(UInt64.self), let hash = try? reader.readBytes(32), reader.isAtEnd else {
+        guard let seq = try? reader.readUInt64(), let hash = try? reader.readBytes(32), reader.isAtEnd else {
             report.add(.headMismatch, seq: nil, table: StoreTables.metaName, "the chain head in meta is malformed")
             return
         }

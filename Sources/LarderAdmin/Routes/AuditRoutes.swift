@@ -95,11 +95,18 @@ enum AuditRoutes {
         _ = try QueryParameters(call.request.uri.query, allowed: [])
         let seq = try call.seq("seq")
         let store = call.store
-        guard let entry = try await offload({ try store.read { view in try view.audit.record(seq: seq) } }) else {
-            throw LarderError(.notFound, "There is no audit record \(seq).")
+        // Rendered from the record's bytes inside the snapshot (a view), never decoded.
+        let body = try await offload {
+            try store.read { view -> [UInt8]? in
+                guard let record = try view.audit.recordView(seq: seq) else { return nil }
+                var json = JSONWriter(capacity: 1_024)
+                try record.writeJSON(to: &json)
+                return json.utf8
+            }
         }
+        guard let body else { throw LarderError(.notFound, "There is no audit record \(seq).") }
         try await call.recordForensicAccess(filters: [("seq", String(seq))], resultCount: 1)
-        return Responses.json(entry.jsonText)
+        return Responses.json(utf8: body)
     }
 
     /// Streams `from_seq...until_seq` as NDJSON, one snapshot per page of
@@ -138,16 +145,23 @@ enum AuditRoutes {
                 // The admission cost covers the first page; each further one is charged as it
                 // streams, even past the budget (the token then waits it out).
                 if pages > 0 { services.budget.charge(tokenID: tokenID, units: pageUnits, nowMicros: services.nowMicros) }
-                let page = try await offload { try store.read { view in try view.audit.records(fromSeq: start, limit: limit) } }
-                guard let last = page.records.last else { break }
-                var chunk = ""
-                for entry in page.records {
-                    chunk += entry.jsonText
-                    chunk += "\n"
+                // Each page rendered from record views inside its snapshot: no record decoded.
+                let (chunk, last) = try await offload {
+                    try store.read { view -> ([UInt8], UInt64?) in
+                        var json = JSONWriter(capacity: 1_024 * limit)
+                        var last: UInt64?
+                        try view.audit.forEachRecord(fromSeq: start, limit: limit) { record in
+                            try record.writeJSON(to: &json)
+                            json.newline()
+                            last = record.seq
+                        }
+                        return (json.utf8, last)
+                    }
                 }
-                try await writer.write(ByteBuffer(string: chunk))
+                guard let last else { break }
+                try await writer.write(ByteBuffer(bytes: chunk))
                 pages += 1
-                next = last.seq + 1
+                next = last + 1
             }
             try await writer.finish(nil)
         }

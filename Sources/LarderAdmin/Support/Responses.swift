@@ -15,7 +15,14 @@ enum Responses {
     static func json(status: HTTPResponse.Status = .ok, _ body: (inout JSONWriter) -> Void) -> Response {
         var writer = JSONWriter()
         writer.object(body)
-        return json(writer.text, status: status)
+        return json(utf8: writer.utf8, status: status)
+    }
+
+    /// A JSON body from its UTF-8 bytes (what ``JSONWriter`` writes), without a `String` between.
+    static func json(utf8 body: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = jsonContentType
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     static func text(_ body: String, contentType: String, status: HTTPResponse.Status = .ok) -> Response {

@@ -165,13 +165,14 @@ final class EnvironmentHandle: @unchecked Sendable {
         return StorageError(.closed, "The store at \(path) is closed.", phase: .write)
     }
 
-    func validateKey(_ key: [UInt8], table: String, phase: StorageError.Phase) throws(StorageError) {
-        guard !key.isEmpty else {
+    @inline(__always)
+    func validateKey(count: Int, table: String, phase: StorageError.Phase) throws(StorageError) {
+        guard count > 0 else {
             throw StorageError(.invalidArgument, "An empty key is not allowed (table \(table)).", phase: phase)
         }
-        guard key.count <= keySizeBytesMax else {
+        guard count <= keySizeBytesMax else {
             throw StorageError(.invalidArgument,
-                               "A key of \(key.count) bytes for table \(table) exceeds LMDB's maximum key size of \(keySizeBytesMax) bytes.",
+                               "A key of \(count) bytes for table \(table) exceeds LMDB's maximum key size of \(keySizeBytesMax) bytes.",
                                phase: phase)
         }
     }

@@ -19,11 +19,45 @@ package protocol OrderedKey: Sendable, Hashable {
 }
 
 extension OrderedKey {
-    /// This key's full encoding.
+    /// Calls `body` with this key's encoding, built in a buffer on the stack: the hot paths (every
+    /// get, put and delete) encode their keys without a heap allocation. The buffer is valid only
+    /// inside `body`.
+    ///
+    /// ```swift
+    /// let found = try "cust-17".withEncodedKey { key in key.count }   // 9
+    /// ```
+    ///
+    /// A key longer than ``KeyWriter/inlineBytesMax`` (which LMDB would refuse anyway) is encoded
+    /// on the heap instead, so that the caller can still report its true size.
+    @inline(__always)
+    package func withEncodedKey<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try withUnsafeTemporaryAllocation(byteCount: KeyWriter.inlineBytesMax, alignment: 1) {
+            (buffer: UnsafeMutableRawBufferPointer) throws(E) -> R in
+            var writer = KeyWriter(buffer)
+            encodeKey(into: &writer)
+            guard writer.count > KeyWriter.inlineBytesMax else {
+                return try body(UnsafeRawBufferPointer(start: buffer.baseAddress, count: writer.count))
+            }
+            return try encodedOnHeap(writer.count).withBytes { (bytes: UnsafeRawBufferPointer) throws(E) -> R in
+                try body(bytes)
+            }
+        }
+    }
+
+    /// This key's full encoding, as an array (for ranges and tests; gets and puts use
+    /// ``withEncodedKey(_:)``).
     package var encodedKey: [UInt8] {
-        var writer = KeyWriter()
-        encodeKey(into: &writer)
-        return writer.bytes
+        withEncodedKey { (bytes: UnsafeRawBufferPointer) -> [UInt8] in Array(bytes) }
+    }
+
+    /// The encoding of a key too long for the stack buffer, `count` bytes.
+    private func encodedOnHeap(_ count: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var writer = KeyWriter(UnsafeMutableRawBufferPointer(buffer))
+            encodeKey(into: &writer)
+            precondition(writer.count == count, "a key's encoding changed between two encodings")
+            initialized = count
+        }
     }
 
     /// Decodes a whole key, refusing trailing bytes.
@@ -35,14 +69,42 @@ extension OrderedKey {
     }
 }
 
-/// Collects a key's bytes.
-package struct KeyWriter: Sendable {
-    package private(set) var bytes: [UInt8] = []
-    package init() { bytes.reserveCapacity(32) }
-    package mutating func append(_ byte: UInt8) { bytes.append(byte) }
-    package mutating func append(contentsOf other: some Sequence<UInt8>) { bytes.append(contentsOf: other) }
+/// Collects a key's bytes into a buffer it does not own (see ``OrderedKey/withEncodedKey(_:)``).
+/// Bytes past the buffer's end are counted but not stored, so an oversized key is measured, never
+/// written out of bounds.
+package struct KeyWriter {
+    /// The stack buffer's size: LMDB's default maximum key size (511 bytes) fits.
+    package static let inlineBytesMax = 512
+
+    private let buffer: UnsafeMutableRawBufferPointer
+    /// Bytes appended so far (may exceed the buffer's size; see above).
+    package private(set) var count = 0
+
+    init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+
+    @inline(__always)
+    package mutating func append(_ byte: UInt8) {
+        if count < buffer.count { buffer[count] = byte }
+        count += 1
+    }
+
+    package mutating func append(contentsOf other: some Sequence<UInt8>) {
+        for byte in other { append(byte) }
+    }
+
+    @inline(__always)
     package mutating func appendBigEndian<I: FixedWidthInteger & UnsignedInteger>(_ value: I) {
-        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+        let size = MemoryLayout<I>.size
+        if count + size <= buffer.count {
+            buffer.storeBytes(of: value.bigEndian, toByteOffset: count, as: I.self)
+            count += size
+        } else {
+            var shift = (size - 1) * 8
+            while shift >= 0 {
+                append(UInt8(truncatingIfNeeded: value >> shift))
+                shift -= 8
+            }
+        }
     }
 }
 
@@ -63,10 +125,9 @@ package struct KeyReader {
     package mutating func readBigEndian<I: FixedWidthInteger & UnsignedInteger>(_: I.Type) throws(StorageError) -> I {
         let size = MemoryLayout<I>.size
         guard remaining >= size else { throw StorageError.malformed("a key ended early") }
-        var value: I = 0
-        for index in offset..<(offset + size) { value = (value << 8) | I(bytes[index]) }
+        let value = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: I.self) }
         offset += size
-        return value
+        return I(bigEndian: value)
     }
 
     package mutating func readBytes(_ count: Int) throws(StorageError) -> [UInt8] {
@@ -111,9 +172,12 @@ extension Int64: OrderedKey {
 
 extension String: OrderedKey {
     package func encodeKey(into writer: inout KeyWriter) {
-        for byte in utf8 {
-            writer.append(byte)
-            if byte == 0 { writer.append(0xFF) }
+        var string = self
+        string.withUTF8 { bytes in
+            for byte in bytes {
+                writer.append(byte)
+                if byte == 0 { writer.append(0xFF) }
+            }
         }
         writer.append(0)
         writer.append(0)
@@ -152,10 +216,7 @@ package struct ID16: OrderedKey, Comparable, CustomStringConvertible {
     }
 
     package init(high: UInt64, low: UInt64) {
-        var writer = KeyWriter()
-        writer.appendBigEndian(high)
-        writer.appendBigEndian(low)
-        bytes = writer.bytes
+        bytes = KeyPair(high, low).encodedKey
     }
 
     package func encodeKey(into writer: inout KeyWriter) { writer.append(contentsOf: bytes) }

@@ -1,9 +1,16 @@
 internal import CLMDB
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A read-only view of the environment at one moment (an MVCC snapshot). Handed to the closure of
 /// ``Environment/read(_:)``; never blocked by the writer; invalid once the closure returns.
 ///
-/// Every value read is copied out of the map, so nothing returned points into it.
+/// Every value the typed reads return is copied out of the map, so nothing they return points
+/// into it. ``withValueBytes(_:_:mapError:_:)`` and ``forEachBytes(_:in:direction:mapError:_:)``
+/// hand a closure the bytes where they lie instead, valid only inside that closure.
 package class ReadTransaction {
     let handle: EnvironmentHandle
     let txn: OpaquePointer
@@ -12,6 +19,17 @@ package class ReadTransaction {
     /// later call with MDB_BAD_TXN; Larder answers those with this failure, and the writer fails
     /// the request with it, whatever the closure did with the error.
     var brokenBy: StorageError?
+    /// How many puts and deletes this transaction made (including failed attempts); always 0 for
+    /// a read-only snapshot. Bytes read in place are valid only while it has not changed: a write
+    /// transaction's put or delete may move or free the pages they lie on.
+    /// Not checked for exclusive access at run time (record views read it on every field; a
+    /// transaction is used by one thread at a time, and only its own put and delete write it).
+    @exclusivity(unchecked) package final fileprivate(set) var mutationCount = 0
+
+    /// ``mutationCount``, read through a call: inlined into another module, the read would carry
+    /// that module's run-time exclusivity check, which costs more than a record view's field.
+    @inline(never)
+    package final func mutationStamp() -> Int { mutationCount }
 
     init(handle: EnvironmentHandle, txn: OpaquePointer) {
         self.handle = handle
@@ -32,26 +50,93 @@ package class ReadTransaction {
     /// - throws: ``StorageError/Kind/invalidArgument`` for a key LMDB cannot hold;
     ///   ``StorageError/Kind/damaged`` when the stored bytes do not decode.
     package func get<K, V>(_ table: Table<K, V>, _ key: K) throws(StorageError) -> V? {
-        guard let bytes = try getRaw(table.dbi, key: key.encodedKey, tableName: table.name) else { return nil }
+        let bytes = try withValueBytes(table, key, mapError: { $0 }) { (value: UnsafeRawBufferPointer) throws(StorageError) -> [UInt8] in
+            Array(value)
+        }
+        guard let bytes else { return nil }
         return try V.decodeValue(bytes)
     }
 
     /// Whether `key` is present.
     package func contains<K, V>(_ table: Table<K, V>, _ key: K) throws(StorageError) -> Bool {
-        try getRaw(table.dbi, key: key.encodedKey, tableName: table.name) != nil
+        try withValueBytes(table, key, mapError: { $0 }) { (_: UnsafeRawBufferPointer) throws(StorageError) in () } != nil
+    }
+
+    // MARK: Bytes in place
+
+    /// Calls `body` with the value stored under `key` where it lies in LMDB's map, without
+    /// copying it; nil (and `body` is not called) when the key is absent.
+    ///
+    /// The buffer is valid only inside `body` (LMDB's pages stay put for the transaction, but a
+    /// write transaction's next put or delete may move them): copy out what must outlive it.
+    /// Storage failures reach the caller through `mapError`, so that one typed error comes out
+    /// whatever `body` throws.
+    ///
+    /// ```swift
+    /// let amount = try txn.withValueBytes(transfers, "t-1", mapError: { $0 }) { value in
+    ///     value.loadUnaligned(fromByteOffset: 9, as: UInt64.self).bigEndian
+    /// }
+    /// ```
+    ///
+    /// - throws: `mapError` of ``StorageError/Kind/invalidArgument`` for a key LMDB cannot hold,
+    ///   or of an LMDB failure; whatever `body` throws.
+    @inline(__always)
+    package func withValueBytes<K, V, R, E: Error>(
+        _ table: Table<K, V>, _ key: K, mapError: (StorageError) -> E,
+        _ body: (UnsafeRawBufferPointer) throws(E) -> R
+    ) throws(E) -> R? {
+        let found: UnsafeRawBufferPointer?
+        do {
+            found = try key.withEncodedKey { (keyBytes: UnsafeRawBufferPointer) throws(StorageError) -> UnsafeRawBufferPointer? in
+                try valueBytes(table.dbi, key: keyBytes, tableName: table.name)
+            }
+        } catch {
+            throw mapError(error)
+        }
+        guard let found else { return nil }
+        return try body(found)
+    }
+
+    /// The value under an encoded key, in place (valid as ``withValueBytes(_:_:mapError:_:)`` says).
+    func valueBytes(_ dbi: MDB_dbi, key: UnsafeRawBufferPointer, tableName: String) throws(StorageError) -> UnsafeRawBufferPointer? {
+        assertValid()
+        try handle.validateKey(count: key.count, table: tableName, phase: .read)
+        var mkey = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var data = MDB_val()
+        let rc = mdb_get(txn, dbi, &mkey, &data)
+        if rc == MDB_NOTFOUND { return nil }
+        try checkCall(rc, "mdb_get")
+        return Self.buffer(data)
     }
 
     func getRaw(_ dbi: MDB_dbi, key: [UInt8], tableName: String) throws(StorageError) -> [UInt8]? {
-        assertValid()
-        try handle.validateKey(key, table: tableName, phase: .read)
-        var data = MDB_val()
-        let rc: Int32 = key.withUnsafeBytes { raw in
-            var mkey = MDB_val(mv_size: raw.count, mv_data: UnsafeMutableRawPointer(mutating: raw.baseAddress))
-            return mdb_get(txn, dbi, &mkey, &data)
+        try key.withBytes { (keyBytes: UnsafeRawBufferPointer) throws(StorageError) -> [UInt8]? in
+            try valueBytes(dbi, key: keyBytes, tableName: tableName).map { Array($0) }
         }
-        if rc == MDB_NOTFOUND { return nil }
-        try checkCall(rc, "mdb_get")
-        return copy(data)
+    }
+
+    /// Calls `body` with each key and value of `range`, in key order or reverse key order, where
+    /// they lie in LMDB's map (no copies), until it returns false. Memory stays constant however
+    /// large the range: a cursor walk for scans and for verification.
+    ///
+    /// The buffers are valid only inside `body`'s call for that entry. Storage failures reach the
+    /// caller through `mapError`, as in ``withValueBytes(_:_:mapError:_:)``.
+    ///
+    /// ```swift
+    /// var total = 0
+    /// try txn.forEachBytes(audit, in: .from(UInt64(1)), mapError: { $0 }) { key, value in
+    ///     total += value.count
+    ///     return true
+    /// }
+    /// ```
+    ///
+    /// - throws: `mapError` of an LMDB failure; whatever `body` throws.
+    package func forEachBytes<K, V, E: Error>(
+        _ table: Table<K, V>, in range: KeyRange<K> = .all, direction: CursorDirection = .forward,
+        mapError: (StorageError) -> E,
+        _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(E) -> Bool
+    ) throws(E) {
+        try walk(table.dbi, lower: range.lower, upper: range.upper, direction: direction, mapError: mapError, body)
     }
 
     // MARK: Scans
@@ -95,14 +180,25 @@ package class ReadTransaction {
         try scan(table, in: range, direction: .backward, limit: 1).first
     }
 
-    /// Raw, undecoded walk over encoded keys; used by scans and by verification.
+    /// Walk over encoded keys, each key and value copied out of the map.
     func forEachRaw(
         _ dbi: MDB_dbi, lower: [UInt8]?, upper: [UInt8]?, direction: CursorDirection,
         _ body: ([UInt8], [UInt8]) throws(StorageError) -> Bool
     ) throws(StorageError) {
+        try walk(dbi, lower: lower, upper: upper, direction: direction, mapError: { $0 }) { key, value throws(StorageError) in
+            try body(Array(key), Array(value))
+        }
+    }
+
+    /// The one cursor walk under every scan: positions on the range's first entry (or last, going
+    /// backward) and steps until the range or `body` ends it.
+    func walk<E: Error>(
+        _ dbi: MDB_dbi, lower: [UInt8]?, upper: [UInt8]?, direction: CursorDirection, mapError: (StorageError) -> E,
+        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws(E) -> Bool
+    ) throws(E) {
         assertValid()
         var cursor: OpaquePointer?
-        try checkCall(mdb_cursor_open(txn, dbi, &cursor), "mdb_cursor_open")
+        do { try checkCall(mdb_cursor_open(txn, dbi, &cursor), "mdb_cursor_open") } catch { throw mapError(error) }
         defer { mdb_cursor_close(cursor) }
         var key = MDB_val()
         var data = MDB_val()
@@ -128,18 +224,43 @@ package class ReadTransaction {
                 rc = position(MDB_LAST)
             }
         }
+        // The loop steps the cursor itself, on locals of its own: variables captured by the
+        // helpers above are checked for exclusive access at run time on every call, which cost
+        // more per record than LMDB's step.
+        var current = key, value = data
+        let step = direction == .forward ? MDB_NEXT : MDB_PREV
+        let cursorHandle = cursor
         while rc == MDB_SUCCESS {
-            let keyBytes = copy(key)
+            let keyBytes = Self.buffer(current)
             switch direction {
             case .forward:
-                if let upper, !keyBytes.lexicographicallyPrecedes(upper) { return }
+                if let upper, !Self.precedes(keyBytes, upper) { return }
             case .backward:
-                if let lower, keyBytes.lexicographicallyPrecedes(lower) { return }
+                if let lower, Self.precedes(keyBytes, lower) { return }
             }
-            guard try body(keyBytes, copy(data)) else { return }
-            rc = position(direction == .forward ? MDB_NEXT : MDB_PREV)
+            guard try body(keyBytes, Self.buffer(value)) else { return }
+            rc = mdb_cursor_get(cursorHandle, &current, &value, step)
         }
-        if rc != MDB_NOTFOUND { try checkCall(rc, "mdb_cursor_get") }
+        if rc != MDB_NOTFOUND {
+            do { try checkCall(rc, "mdb_cursor_get") } catch { throw mapError(error) }
+        }
+    }
+
+    /// Whether `bytes` sorts before `bound` as LMDB compares keys (unsigned bytes, a prefix first).
+    @inline(__always)
+    static func precedes(_ bytes: UnsafeRawBufferPointer, _ bound: [UInt8]) -> Bool {
+        bound.withUnsafeBytes { bound in
+            let common = Swift.min(bytes.count, bound.count)
+            let order = common == 0 ? 0 : memcmp(bytes.baseAddress!, bound.baseAddress!, common)
+            return order != 0 ? order < 0 : bytes.count < bound.count
+        }
+    }
+
+    /// An MDB_val as a buffer (LMDB may hand a null pointer for an empty value).
+    @inline(__always)
+    static func buffer(_ val: MDB_val) -> UnsafeRawBufferPointer {
+        guard val.mv_size > 0, let base = val.mv_data else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base, count: val.mv_size)
     }
 
     // MARK: Statistics
@@ -176,11 +297,6 @@ package class ReadTransaction {
         if self is WriteTransaction, brokenBy == nil { brokenBy = error }
         throw error
     }
-
-    private func copy(_ val: MDB_val) -> [UInt8] {
-        guard val.mv_size > 0, let base = val.mv_data else { return [] }
-        return Array(UnsafeRawBufferPointer(start: base, count: val.mv_size))
-    }
 }
 
 /// The one write transaction of the environment, handed to the closure of
@@ -190,8 +306,6 @@ package class ReadTransaction {
 /// transaction (map or disk full, an I/O error), the write fails with that error even if the
 /// closure caught it and went on: a transaction that saw a storage failure never commits.
 package final class WriteTransaction: ReadTransaction {
-    /// How many puts and deletes this transaction made (including failed attempts).
-    package private(set) var mutationCount = 0
 
     /// How a put treats an existing key.
     package enum PutMode: Sendable {
@@ -215,18 +329,40 @@ package final class WriteTransaction: ReadTransaction {
     ///   closure does next).
     @discardableResult
     package func put<K, V>(_ table: Table<K, V>, _ key: K, _ value: V, mode: PutMode = .upsert) throws(StorageError) -> Bool {
-        try putRaw(table.dbi, key: key.encodedKey, value: value.encodeValue(), mode: mode, tableName: table.name)
+        let encoded = value.encodeValue()
+        return try key.withEncodedKey { (keyBytes: UnsafeRawBufferPointer) throws(StorageError) -> Bool in
+            try encoded.withBytes { (valueBytes: UnsafeRawBufferPointer) throws(StorageError) -> Bool in
+                try putBytes(table.dbi, key: keyBytes, value: valueBytes, mode: mode, tableName: table.name)
+            }
+        }
     }
 
     /// Deletes `key`; returns whether it was there.
     @discardableResult
     package func delete<K, V>(_ table: Table<K, V>, _ key: K) throws(StorageError) -> Bool {
-        try deleteRaw(table.dbi, key: key.encodedKey, tableName: table.name)
+        try key.withEncodedKey { (keyBytes: UnsafeRawBufferPointer) throws(StorageError) -> Bool in
+            try deleteBytes(table.dbi, key: keyBytes, tableName: table.name)
+        }
     }
 
     func putRaw(_ dbi: MDB_dbi, key: [UInt8], value: [UInt8], mode: PutMode, tableName: String) throws(StorageError) -> Bool {
+        try key.withBytes { (keyBytes: UnsafeRawBufferPointer) throws(StorageError) -> Bool in
+            try value.withBytes { (valueBytes: UnsafeRawBufferPointer) throws(StorageError) -> Bool in
+                try putBytes(dbi, key: keyBytes, value: valueBytes, mode: mode, tableName: tableName)
+            }
+        }
+    }
+
+    func deleteRaw(_ dbi: MDB_dbi, key: [UInt8], tableName: String) throws(StorageError) -> Bool {
+        try key.withBytes { (keyBytes: UnsafeRawBufferPointer) throws(StorageError) -> Bool in
+            try deleteBytes(dbi, key: keyBytes, tableName: tableName)
+        }
+    }
+
+    func putBytes(_ dbi: MDB_dbi, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, mode: PutMode,
+                  tableName: String) throws(StorageError) -> Bool {
         assertValid()
-        try handle.validateKey(key, table: tableName, phase: .write)
+        try handle.validateKey(count: key.count, table: tableName, phase: .write)
         guard value.count <= handle.limits.valueSizeBytesMax else {
             throw StorageError(.invalidArgument,
                                "A value of \(value.count) bytes for table \(tableName) exceeds valueSizeBytesMax \(handle.limits.valueSizeBytesMax).",
@@ -239,26 +375,30 @@ package final class WriteTransaction: ReadTransaction {
         case .insertNew: UInt32(MDB_NOOVERWRITE)
         case .append: UInt32(MDB_APPEND)
         }
-        let rc: Int32 = handle.faults?.fault(.put, table: tableName, key: key) ?? key.withUnsafeBytes { rawKey in
-            value.withUnsafeBytes { rawValue in
-                var mkey = MDB_val(mv_size: rawKey.count, mv_data: UnsafeMutableRawPointer(mutating: rawKey.baseAddress))
-                var mdata = MDB_val(mv_size: rawValue.count, mv_data: UnsafeMutableRawPointer(mutating: rawValue.baseAddress))
-                return mdb_put(txn, dbi, &mkey, &mdata, flags)
-            }
+        var rc: Int32
+        if let faults = handle.faults, let code = faults.fault(.put, table: tableName, key: Array(key)) {
+            rc = code
+        } else {
+            var mkey = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+            var mdata = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+            rc = mdb_put(txn, dbi, &mkey, &mdata, flags)
         }
         if rc == MDB_KEYEXIST, mode != .upsert { return false }
         try checkCall(rc, "mdb_put")
         return true
     }
 
-    func deleteRaw(_ dbi: MDB_dbi, key: [UInt8], tableName: String) throws(StorageError) -> Bool {
+    func deleteBytes(_ dbi: MDB_dbi, key: UnsafeRawBufferPointer, tableName: String) throws(StorageError) -> Bool {
         assertValid()
-        try handle.validateKey(key, table: tableName, phase: .write)
+        try handle.validateKey(count: key.count, table: tableName, phase: .write)
         if let brokenBy { throw brokenBy.causing("mdb_del") }
         mutationCount += 1
-        let rc: Int32 = handle.faults?.fault(.delete, table: tableName, key: key) ?? key.withUnsafeBytes { rawKey in
-            var mkey = MDB_val(mv_size: rawKey.count, mv_data: UnsafeMutableRawPointer(mutating: rawKey.baseAddress))
-            return mdb_del(txn, dbi, &mkey, nil)
+        var rc: Int32
+        if let faults = handle.faults, let code = faults.fault(.delete, table: tableName, key: Array(key)) {
+            rc = code
+        } else {
+            var mkey = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+            rc = mdb_del(txn, dbi, &mkey, nil)
         }
         if rc == MDB_NOTFOUND { return false }
         try checkCall(rc, "mdb_del")

@@ -1,0 +1,61 @@
+import LarderStorage
+
+extension AuditLog {
+    /// The record `seq` as a view over the snapshot's bytes (nothing copied or decoded until a
+    /// field is asked for), or nil. The view is valid only inside this `store.read` closure.
+    ///
+    /// ```swift
+    /// let time = try store.read { view in try view.audit.recordView(seq: 42)?.timeMicros }
+    /// ```
+    ///
+    /// - throws: PERSISTENCE_ERROR when the stored value is too short or of an unknown version.
+    public func recordView(seq: UInt64) throws(LarderError) -> AuditRecordView? {
+        let txn = self.txn
+        return try txn.withValueBytes(tables.audit, seq) { (value: UnsafeRawBufferPointer) throws(LarderError) -> AuditRecordView in
+            try AuditRecordView(scope: txn, value: value)
+        }
+    }
+
+    /// Calls `body` with up to `limit` records as views, from `fromSeq` on (ascending), or — with
+    /// `direction: .backward` — from `fromSeq` down; returns the seq to continue from, or nil
+    /// when no record is left. Nothing is copied: each view reads its record where it lies, and
+    /// is valid only inside this `store.read` closure.
+    ///
+    /// ```swift
+    /// let next = try store.read { view in
+    ///     try view.audit.forEachRecord(fromSeq: 1, limit: 1_000) { record in
+    ///         if record.isEvent(.ledgerTransferPosted) { posted += 1 }
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// - throws: VALIDATION_FAILED for a limit outside 1...``recordsPerPageMax``;
+    ///   PERSISTENCE_ERROR for a malformed record; whatever `body` throws (the walk ends there).
+    @discardableResult
+    public func forEachRecord(fromSeq: UInt64 = 1, limit: Int, direction: ScanDirection = .forward,
+                              _ body: (AuditRecordView) throws -> Void) throws -> UInt64? {
+        try Self.validate(limit: limit)
+        let range: KeyRange<UInt64> = direction == .forward ? .from(fromSeq) : .between(0, through: fromSeq)
+        let txn = self.txn
+        var visited = 0
+        var next: UInt64?
+        var thrown: (any Error)?
+        try txn.forEachBytes(tables.audit, in: range, direction: direction) { (key, value) throws(LarderError) -> Bool in
+            guard visited < limit else {
+                next = try Self.seq(key: key)
+                return false
+            }
+            let view = try AuditRecordView(scope: txn, value: value)
+            do {
+                try body(view)
+            } catch {
+                thrown = error
+                return false
+            }
+            visited += 1
+            return true
+        }
+        if let thrown { throw thrown }
+        return next
+    }
+}
