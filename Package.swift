@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "Larder", targets: ["Larder"]),
         .library(name: "LarderAdmin", targets: ["LarderAdmin"]),
         .library(name: "LarderTesting", targets: ["LarderTesting"]),
+        // Ships a box's audit log to PostgreSQL and queries and re-verifies the fleet there.
+        .library(name: "LarderFleet", targets: ["LarderFleet"]),
         .executable(name: "larder", targets: ["larder"]),
     ],
     dependencies: [
@@ -33,6 +35,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Only LarderFleet talks to PostgreSQL; the embedded store never links a database client.
+        .package(url: "https://github.com/vapor/postgres-nio.git", .upToNextMinor(from: "1.33.0")),
+        // Already in the graph through postgres-nio; named so LarderFleet can build TLS
+        // configurations explicitly.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.25.0"),
         // Only the command-line tool parses arguments.
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
     ],
@@ -86,11 +93,25 @@ let package = Package(
             dependencies: ["Larder", "LarderStorage"],
             swiftSettings: strictSettings
         ),
+        // The fleet: ships audit logs to PostgreSQL and verifies them there. The only target
+        // that depends on postgres-nio.
+        .target(
+            name: "LarderFleet",
+            dependencies: [
+                "Larder",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The `larder` tool's commands, as a library so tests can drive them in-process.
         .target(
             name: "LarderCLI",
             dependencies: [
-                "Larder", "LarderAdmin",
+                "Larder", "LarderAdmin", "LarderFleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -141,6 +162,16 @@ let package = Package(
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LarderFleetTests",
+            dependencies: [
+                "LarderFleet", "LarderCLI", "Larder", "LarderTesting", "larder",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

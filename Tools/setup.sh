@@ -2,8 +2,9 @@
 # Installs what Larder needs from Debian/Ubuntu packages when it is missing:
 # liblmdb-dev (headers + library), lmdb-utils (mdb_stat, mdb_dump, used by tests and docs),
 # libsqlite3-dev (the SQLite contestant of the benchmark harness) and libcurl4 (URLSession).
-# With --tests it also installs what only the test suite needs (schemathesis and prometheus-client
-# from PyPI, Tools/install-test-tools.sh).
+# With --tests it also installs what only the test suite needs: Debian's postgresql (the fleet
+# tests start a throwaway server of their own; the package's default cluster is not used), and
+# schemathesis and prometheus-client from PyPI (Tools/install-test-tools.sh).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
@@ -23,6 +24,9 @@ command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 # curl: the README's auditor steps, which a test runs as written.
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 ldconfig -p 2>/dev/null | grep -q 'libcurl.so.4 ' || missing+=(libcurl4)
+if $for_tests; then
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+fi
 
 # schemathesis and prometheus-client (PyPI) for the OpenAPI and /metrics tests; never fails:
 # without them those tests skip.

@@ -5,7 +5,7 @@ import Larder
 import Logging
 
 /// `larder`: the kitchen-day demo, the admin server, verification, audit queries, backups and
-/// statistics over a Larder store.
+/// statistics over a Larder store, and shipping to and querying the fleet database.
 public struct LarderCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "larder",
@@ -14,11 +14,12 @@ public struct LarderCommand: AsyncParsableCommand {
             Errors are printed as the error contract's JSON body on standard error, and the exit
             status names the error: 2 VALIDATION_FAILED, 3 AUTH_REQUIRED or PERMISSION_DENIED,
             4 NOT_FOUND, 5 CONFLICT, 6 COMPUTE_ERROR, 7 AUDIT_FAILED, 8 STORAGE_UNAVAILABLE,
-            9 PERSISTENCE_ERROR; `verify` exits 1 when the store is damaged; 64 is a usage error.
+            9 PERSISTENCE_ERROR; `verify` and `fleet verify` exit 1 when a log is damaged; 64 is a usage error.
             """,
         subcommands: [DemoCommand.self, ServeCommand.self, VerifyCommand.self, AuditCommand.self, IncidentsCommand.self,
                       LedgerCommand.self, ProposalsCommand.self, ReportCommand.self, BackupCommand.self, StatsCommand.self,
-                      TokenCommand.self, KeyCommand.self, CheckpointCommand.self, WitnessCommand.self],
+                      TokenCommand.self, KeyCommand.self, CheckpointCommand.self, WitnessCommand.self, ShipCommand.self,
+                      FleetCommand.self],
         defaultSubcommand: nil
     )
 

@@ -33,6 +33,13 @@ struct MetricsTests {
         "larder_writer_requests_committed_total": "counter",
         "larder_writer_failed_commits_total": "counter",
         "larder_writer_breaker_refusals_total": "counter",
+        "larder_shipping_configured": "gauge",
+        "larder_shipping_state_unreadable": "gauge",
+        "larder_shipping_shipped_seq": "gauge",
+        "larder_shipping_records_unshipped": "gauge",
+        "larder_shipping_oldest_unshipped_age_seconds": "gauge",
+        "larder_shipping_ahead_of_store": "gauge",
+        "larder_shipping_last_attempt_failed": "gauge",
     ]
 
     @Test func metricsExposeTheStoreInPrometheusText() async throws {
@@ -79,6 +86,49 @@ struct MetricsTests {
         let page = try PrometheusText(try await fixture.request("/metrics").text)
         #expect(page.value("larder_errors_total", ["code": "VALIDATION_FAILED"]) == 1)
         #expect(page.value("larder_errors_total", ["code": "CONFLICT"]) == 0)
+    }
+
+    /// The shipping lag, read from the ship-state.json `larder ship` keeps beside the store at
+    /// every scrape: never shipped, behind (with the age of the oldest record not yet shipped),
+    /// failing, restored from an older copy, and a damaged file (a reading, not a failed scrape).
+    @Test func metricsShowTheShippingLag() async throws {
+        let fixture = try AdminFixture()
+        func page() async throws -> PrometheusText { try PrometheusText(try await fixture.request("/metrics").text) }
+        var scraped = try await page()
+        #expect(scraped.value("larder_shipping_configured") == 0)
+        #expect(scraped.value("larder_shipping_records_unshipped") == 0)
+
+        // Ten records one second apart; the fleet holds up to the fourth of them.
+        for index in 0..<10 { try fixture.seed(1, requestID: "seed-\(index)", step: 1) }
+        let shippedSeq = UInt64(initialRecords + 4)
+        let shipped = try #require(try fixture.store.read { view in try view.audit.record(seq: shippedSeq) })
+        var state = ShipState(boxID: "kitchen_7", destination: "postgres://kitchen_7@fleet-db:5432/larder", shippedSeq: shippedSeq,
+                              shippedChainHash: shipped.chainHash, shippedAtMicros: fixture.clock.now().unixMicros,
+                              lastAttemptAtMicros: fixture.clock.now().unixMicros)
+        try state.save(storePath: fixture.store.path)
+        scraped = try await page()
+        #expect(scraped.value("larder_shipping_configured") == 1)
+        #expect(scraped.value("larder_shipping_state_unreadable") == 0)
+        #expect(scraped.value("larder_shipping_shipped_seq") == Double(shippedSeq))
+        #expect(scraped.value("larder_shipping_records_unshipped") == 6)
+        // The fifth record was written 4 s after the first; the clock is now 10 s past the first: 6 s.
+        #expect(scraped.value("larder_shipping_oldest_unshipped_age_seconds") == 6)
+        #expect(scraped.value("larder_shipping_last_attempt_failed") == 0)
+        #expect(scraped.value("larder_shipping_ahead_of_store") == 0)
+
+        state.lastError = "PostgreSQL is unreachable"
+        state.shippedSeq = UInt64(initialRecords + 20)
+        try state.save(storePath: fixture.store.path)
+        scraped = try await page()
+        #expect(scraped.value("larder_shipping_last_attempt_failed") == 1)
+        #expect(scraped.value("larder_shipping_ahead_of_store") == 1)
+        #expect(scraped.value("larder_shipping_records_unshipped") == 0)
+
+        try "not json".write(toFile: ShipState.path(storePath: fixture.store.path), atomically: true, encoding: .utf8)
+        scraped = try await page()
+        #expect(scraped.value("larder_shipping_configured") == 1)
+        #expect(scraped.value("larder_shipping_state_unreadable") == 1)
+        #expect(scraped.value("larder_audit_head_seq") == Double(initialRecords + 10))
     }
 
     /// A store opened without the server's factory: `/metrics` still has the gauges (and says

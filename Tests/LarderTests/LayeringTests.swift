@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The layers, read from the sources: imports go down only (CLMDB → LarderStorage → Larder →
-/// LarderAdmin, LarderTesting → LarderCLI → larder), the storage core publishes nothing to an app
+/// LarderAdmin, LarderFleet, LarderTesting → LarderCLI → larder), the storage core publishes nothing to an app
 /// (`package`, never `public`) and knows nothing of HTTP, exit codes or JSON, Larder re-exports
 /// nothing and knows none of its tools, and no test hook ships as SPI.
 @Suite("Layering")
@@ -15,10 +15,11 @@ struct LayeringTests {
         "Sources/Larder": ["LarderStorage"],
         "Sources/LarderAdmin": ["Larder"],
         "Sources/LarderTesting": ["Larder", "LarderStorage"],
-        "Sources/LarderCLI": ["Larder", "LarderAdmin"],
+        "Sources/LarderFleet": ["Larder"],
+        "Sources/LarderCLI": ["Larder", "LarderAdmin", "LarderFleet"],
         "Tools/larder": ["LarderCLI"],
     ]
-    static let projectModules: Set<String> = ["CLMDB", "LarderStorage", "Larder", "LarderAdmin", "LarderTesting", "LarderCLI"]
+    static let projectModules: Set<String> = ["CLMDB", "LarderStorage", "Larder", "LarderAdmin", "LarderFleet", "LarderTesting", "LarderCLI"]
 
     /// The Swift files under `folder`, with their text.
     static func sources(_ folder: String) throws -> [(path: String, text: String)] {
@@ -68,7 +69,7 @@ struct LayeringTests {
     }
 
     @Test func larderReexportsNothingAndShipsNoTestHook() throws {
-        for folder in ["Sources/Larder", "Sources/LarderAdmin", "Sources/LarderCLI"] {
+        for folder in ["Sources/Larder", "Sources/LarderAdmin", "Sources/LarderFleet", "Sources/LarderCLI"] {
             for (path, text) in try Self.sources(folder) {
                 for line in Self.code(text) {
                     #expect(!line.contains("@_exported"), "\(path): \(line)")
@@ -88,5 +89,24 @@ struct LayeringTests {
                 }
             }
         }
+    }
+
+    /// The embedded product links no database client: only LarderFleet (and the tools and tests
+    /// above it) may name postgres-nio, in its sources or in the manifest.
+    @Test func onlyLarderFleetLinksPostgresNIO() throws {
+        for folder in ["Sources/LarderStorage", "Sources/Larder", "Sources/LarderAdmin", "Sources/LarderTesting"] {
+            for (path, text) in try Self.sources(folder) {
+                for line in Self.code(text) {
+                    #expect(!line.contains("import PostgresNIO"), "\(path): \(line)")
+                }
+            }
+        }
+        let manifest = try String(contentsOf: Self.root.appendingPathComponent("Package.swift"), encoding: .utf8)
+        // Each target's declaration runs from `.target(` (or another kind) to the next one; only
+        // LarderFleet and the fleet tests may list the PostgresNIO product.
+        let declarations = manifest.split(separator: try Regex(#"\.(target|testTarget|executableTarget|systemLibrary)\("#)).dropFirst()
+        let users = declarations.filter { $0.contains("package: \"postgres-nio\"") }
+            .compactMap { declaration in declaration.firstMatch(of: try! Regex(#"name: "([^"]+)""#))?.output[1].substring.map(String.init) }
+        #expect(users.sorted() == ["LarderFleet", "LarderFleetTests"], "\(users)")
     }
 }

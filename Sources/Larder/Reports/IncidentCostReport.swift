@@ -113,6 +113,13 @@ public struct IncidentCostReport: Sendable, Hashable {
         /// For ``IncidentCostGrouping/ref(kind:)``: the ids, sorted.
         public let refIDs: [String]?
         public let figures: IncidentCostFigures
+
+        /// A row with its key, ref ids (for ``IncidentCostGrouping/ref(kind:)``) and figures.
+        public init(key: String, refIDs: [String]?, figures: IncidentCostFigures) {
+            self.key = key
+            self.refIDs = refIDs
+            self.figures = figures
+        }
     }
 
     public let groupBy: IncidentCostGrouping
@@ -124,6 +131,18 @@ public struct IncidentCostReport: Sendable, Hashable {
     /// ids ascending (incidents without the ref last).
     public let rows: [Row]
     public let total: IncidentCostFigures
+
+    /// A report whose figures were computed elsewhere: the fleet database computes the same
+    /// report from the audit records the boxes shipped (`LarderFleet`), and renders it as a box
+    /// does. `rows` must be in the grouping's order and `total` their sum.
+    public init(groupBy: IncidentCostGrouping, sinceMicros: UnixMicros?, untilMicros: UnixMicros?, rows: [Row],
+                total: IncidentCostFigures) {
+        self.groupBy = groupBy
+        self.sinceMicros = sinceMicros
+        self.untilMicros = untilMicros
+        self.rows = rows
+        self.total = total
+    }
 
     /// The report as the admin server serves it:
     /// `{"group_by":…,"since":…,"until":…,"by_<group>":[…],"total":{…}}`.

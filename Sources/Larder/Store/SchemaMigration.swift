@@ -1,7 +1,7 @@
 import LarderStorage
 
 extension Store {
-    /// Migrates a schema-1 store to schema 2 in one audited write (docs/FORMAT.md section 15):
+    /// Migrates a schema-1 store to schema 2 in one audited write (docs/FORMAT.md section 17):
     /// the secondary indexes are rebuilt into the one `index` table from the audit log and the
     /// state rows (not copied from the old tables, which are dropped), `meta.chain_head` goes,
     /// `meta.time_ordered_from` says where record times stop going back, and a `SCHEMA_MIGRATED`

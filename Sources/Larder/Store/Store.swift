@@ -105,7 +105,7 @@ public final class Store: Sendable {
     }
 
     /// The schema version this build writes and reads. Opening a newer store is refused; an
-    /// older one (1) is migrated at its first writable open (docs/FORMAT.md section 15).
+    /// older one (1) is migrated at its first writable open (docs/FORMAT.md section 17).
     public static let schemaVersion: UInt32 = 2
 
     /// Every table of a store, for `Environment.open`.
@@ -171,7 +171,7 @@ public final class Store: Sendable {
             if options.readOnly, !environment.hasTable(StoreTables.indexName), environment.hasTable(StoreTables.Legacy.auditByRequest) {
                 // A schema-1 store: only a writable open can migrate it.
                 throw LarderError(.persistenceError,
-                                  "The store at \(path) has schema version 1; this Larder reads schema \(Self.schemaVersion). Open it writable once (that migrates it, docs/FORMAT.md section 15); it was not touched.",
+                                  "The store at \(path) has schema version 1; this Larder reads schema \(Self.schemaVersion). Open it writable once (that migrates it, docs/FORMAT.md section 17); it was not touched.",
                                   failureClass: .dataInconsistency, failurePoint: .open)
             }
             let tables: StoreTables

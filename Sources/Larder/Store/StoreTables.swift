@@ -58,7 +58,7 @@ final class StoreTables: Sendable {
     static let compensationIndexName = "index/compensation"
 
     /// The tables of schema 1 that schema 2 folded into `index` or dropped; opened only to
-    /// migrate a schema-1 store, which drops them (docs/FORMAT.md section 15).
+    /// migrate a schema-1 store, which drops them (docs/FORMAT.md section 17).
     enum Legacy {
         static let auditByRequest = "audit_by_request"
         static let auditByRef = "audit_by_ref"

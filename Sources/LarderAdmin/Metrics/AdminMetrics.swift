@@ -22,6 +22,13 @@ final class AdminMetrics: Sendable {
     private let auditHeadSeq: Gauge
     private let breakerOpen: Gauge
     private let restartRequired: Gauge
+    private let shippingConfigured: Gauge
+    private let shippingStateUnreadable: Gauge
+    private let shippingShippedSeq: Gauge
+    private let shippingRecordsUnshipped: Gauge
+    private let shippingOldestUnshippedAge: Gauge
+    private let shippingAheadOfStore: Gauge
+    private let shippingLastAttemptFailed: Gauge
 
     init(store: Store, registry explicit: PrometheusCollectorRegistry?) {
         let storeRegistry = (store.options.metricsFactory as? PrometheusMetricsFactory)?.registry
@@ -44,6 +51,22 @@ final class AdminMetrics: Sendable {
         breakerOpen = registry.makeGauge(descriptor: Self.descriptor("larder_breaker_open", "1 when the write breaker is open, else 0."))
         restartRequired = registry.makeGauge(descriptor: Self.descriptor("larder_restart_required",
                                              "1 when LMDB reported a fatal error and the store must be closed and opened again, else 0."))
+        // The shipping lag comes from ship-state.json beside the store (written by `larder ship`),
+        // so it is the same whichever process serves the page.
+        shippingConfigured = registry.makeGauge(descriptor: Self.descriptor("larder_shipping_configured",
+                                                "1 when the store has a ship-state.json (larder ship has run against it), else 0; the other larder_shipping_ gauges are 0 while it is 0."))
+        shippingStateUnreadable = registry.makeGauge(descriptor: Self.descriptor("larder_shipping_state_unreadable",
+                                                     "1 when ship-state.json exists but cannot be read, else 0."))
+        shippingShippedSeq = registry.makeGauge(descriptor: Self.descriptor("larder_shipping_shipped_seq",
+                                                "Newest audit seq the fleet database holds for this box, as the shipper last recorded it."))
+        shippingRecordsUnshipped = registry.makeGauge(descriptor: Self.descriptor("larder_shipping_records_unshipped",
+                                                      "Audit records the box holds that the fleet database does not yet."))
+        shippingOldestUnshippedAge = registry.makeGauge(descriptor: Self.descriptor("larder_shipping_oldest_unshipped_age_seconds",
+                                                        "Age of the oldest audit record not yet shipped, by the store's clock; 0 when everything is shipped."))
+        shippingAheadOfStore = registry.makeGauge(descriptor: Self.descriptor("larder_shipping_ahead_of_store",
+                                                  "1 when more was shipped than the store holds (it was replaced by an older copy; larder ship will refuse it), else 0."))
+        shippingLastAttemptFailed = registry.makeGauge(descriptor: Self.descriptor("larder_shipping_last_attempt_failed",
+                                                       "1 when the shipper's last attempt failed, else 0."))
     }
 
     /// A whole metric name and its help line.
@@ -53,7 +76,7 @@ final class AdminMetrics: Sendable {
 
     /// Sets the gauges from the store as it is now, then renders the registry in the Prometheus
     /// text exposition format 0.0.4.
-    func render(info: EnvironmentInfo, auditHeadSeq head: UInt64) -> String {
+    func render(info: EnvironmentInfo, auditHeadSeq head: UInt64, shipping: ShippingReading) -> String {
         mapUsed.set(to: Double(info.mapUsedBytes))
         mapSize.set(to: Double(info.mapSizeBytes))
         mapSizeMax.set(to: Double(info.mapSizeBytesMax))
@@ -62,7 +85,41 @@ final class AdminMetrics: Sendable {
         auditHeadSeq.set(to: Double(head))
         breakerOpen.set(to: info.breaker == .open ? 1 : 0)
         restartRequired.set(to: info.restartRequired ? 1 : 0)
+        var lag: ShippingLag?
+        switch shipping {
+        case .neverShipped:
+            shippingConfigured.set(to: 0)
+            shippingStateUnreadable.set(to: 0)
+        case .unreadable:
+            shippingConfigured.set(to: 1)
+            shippingStateUnreadable.set(to: 1)
+        case .lag(let value):
+            shippingConfigured.set(to: 1)
+            shippingStateUnreadable.set(to: 0)
+            lag = value
+        }
+        shippingShippedSeq.set(to: Double(lag?.state.shippedSeq ?? 0))
+        shippingRecordsUnshipped.set(to: Double(lag?.recordsUnshipped ?? 0))
+        shippingOldestUnshippedAge.set(to: lag?.oldestUnshippedAgeSeconds ?? 0)
+        shippingAheadOfStore.set(to: lag?.isAheadOfStore == true ? 1 : 0)
+        shippingLastAttemptFailed.set(to: lag?.state.lastError != nil ? 1 : 0)
         return registry.emitToString()
+    }
+
+    /// What the scrape found beside the store about shipping.
+    enum ShippingReading: Sendable {
+        case neverShipped
+        case unreadable
+        case lag(ShippingLag)
+
+        /// Reads the store's shipping lag; a damaged state file is a reading, not a failed scrape.
+        init(store: Store) {
+            do {
+                self = try store.shippingLag().map(ShippingReading.lag) ?? .neverShipped
+            } catch {
+                self = .unreadable
+            }
+        }
     }
 }
 

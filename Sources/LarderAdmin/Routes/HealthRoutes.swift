@@ -37,8 +37,10 @@ enum HealthRoutes {
     @Sendable static func metrics(_ call: AdminCall) async throws -> Response {
         _ = try QueryParameters(call.request.uri.query, allowed: [])
         let store = call.store
-        let head = try await offload { try store.read { view in try view.audit.head().seq } }
-        let text = call.services.metrics.render(info: store.info(), auditHeadSeq: head)
+        let (head, shipping) = try await offload {
+            (try store.read { view in try view.audit.head().seq }, AdminMetrics.ShippingReading(store: store))
+        }
+        let text = call.services.metrics.render(info: store.info(), auditHeadSeq: head, shipping: shipping)
         return Responses.text(text, contentType: Responses.prometheusContentType)
     }
 }

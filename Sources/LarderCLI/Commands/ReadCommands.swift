@@ -89,9 +89,26 @@ struct LedgerCommand: ParsableCommand {
     }
 }
 
-/// `larder stats`: tables, counts, map use, readers, head.
+/// `larder stats`: tables, counts, map use, readers, head, shipping lag.
 struct StatsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Show tables, record counts, map use, readers and the chain head (read-only).")
+    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Show tables, record counts, map use, readers, the chain head and the shipping lag (read-only).")
+
+    /// The shipping line: how far the fleet database is behind, from `ship-state.json`.
+    static func shipping(_ lag: ShippingLag?) -> String {
+        guard let lag else { return "never shipped (no ship-state.json)" }
+        var text = "box \(lag.state.boxID) to \(lag.state.destination): shipped seq \(lag.state.shippedSeq) of \(lag.headSeq), "
+        if lag.isAheadOfStore {
+            text += "AHEAD of this store (it was replaced by an older copy; larder ship will refuse it)"
+        } else if lag.recordsUnshipped == 0 {
+            text += "up to date"
+        } else {
+            text += "\(lag.recordsUnshipped) record(s) not yet shipped"
+            if let age = lag.oldestUnshippedAgeSeconds { text += ", the oldest \(String(format: "%.1f", age)) s old" }
+        }
+        if let shippedAt = lag.state.shippedAtMicros { text += "; last shipped \(RFC3339.format(shippedAt))" }
+        if let error = lag.state.lastError { text += "; last attempt at \(RFC3339.format(lag.state.lastAttemptAtMicros)) failed: \(error)" }
+        return text
+    }
 
     @OptionGroup var location: StoreLocation
 
@@ -106,6 +123,10 @@ struct StatsCommand: ParsableCommand {
         console.print("  map: \(info.mapUsedBytes) bytes used; max \(info.mapSizeBytesMax) (\(maxSource)), \(String(format: "%.1f", info.mapUseFraction * 100)) % of max")
         console.print("  readers: \(info.readersUsed) of \(info.readersMax); page size \(info.pageSizeBytes) bytes; last transaction \(info.lastTransactionID)")
         console.print("  audit head: seq \(head.seq) \(head.chainHash.hexString)")
+        // A damaged state file must not hide the rest of the statistics.
+        let shipping: String
+        do { shipping = Self.shipping(try store.shippingLag()) } catch { shipping = "unknown: \(error.message)" }
+        console.print("  shipping: " + shipping)
         console.print("TABLE".column(22) + "ENTRIES".column(12) + "DEPTH".column(7) + "PAGES")
         for table in try store.tableStatistics() {
             console.print(table.name.column(22) + String(table.entries).column(12) + String(table.depth).column(7)

@@ -61,28 +61,34 @@ enum IncidentCostTable {
     static let barWidthMax = 30
 
     static func lines(_ report: IncidentCostReport, indent: String = "") -> [String] {
-        let labels = report.rows.map { label($0, report.groupBy) }
-        let width = max(10, min(28, (labels.map(\.count).max() ?? 0) + 2))
+        lines(grouping: report.groupBy.description, rows: report.rows.map { (label($0, report.groupBy), $0.figures) },
+              total: report.total, indent: indent)
+    }
+
+    /// The table and chart of any rows of figures (the fleet's report groups by box too).
+    static func lines(grouping: String, rows: [(label: String, figures: IncidentCostFigures)], total: IncidentCostFigures,
+                      indent: String = "") -> [String] {
+        let width = max(10, min(28, (rows.map(\.label.count).max() ?? 0) + 2))
         var lines: [String] = []
-        let header = report.groupBy.description.uppercased().column(width) + "INCIDENTS".leftPadded(10) + "CREDITS".leftPadded(10)
+        let header = grouping.uppercased().column(width) + "INCIDENTS".leftPadded(10) + "CREDITS".leftPadded(10)
             + "REFUNDS".leftPadded(10) + "REQUESTED".leftPadded(11) + "PENDING".leftPadded(10) + "CYCLES".leftPadded(8)
             + "PACKS".leftPadded(7) + "COST".leftPadded(10)
         lines.append(indent + header)
-        for (row, label) in zip(report.rows, labels) { lines.append(indent + figuresLine(label, row.figures, width: width)) }
-        lines.append(indent + figuresLine("total", report.total, width: width))
-        guard !report.rows.isEmpty else {
+        for row in rows { lines.append(indent + figuresLine(row.label, row.figures, width: width)) }
+        lines.append(indent + figuresLine("total", total, width: width))
+        guard !rows.isEmpty else {
             lines.append(indent + "(no incidents in the range)")
             return lines
         }
-        let largest = report.rows.map(\.figures.costCents).max() ?? 0
+        let largest = rows.map(\.figures.costCents).max() ?? 0
         lines.append("")
-        lines.append(indent + "cost by \(report.groupBy) (█ credits, ▒ refunds)")
-        for (row, label) in zip(report.rows, labels) {
+        lines.append(indent + "cost by \(grouping) (█ credits, ▒ refunds)")
+        for row in rows {
             let figures = row.figures
             let credits = cells(figures.creditsCents, of: largest)
             let refunds = min(barWidthMax - credits, cells(figures.costCents, of: largest) - credits)
             let bar = String(repeating: "█", count: credits) + String(repeating: "▒", count: max(0, refunds))
-            lines.append(indent + label.column(width) + (bar.isEmpty ? "·" : bar) + " " + money(figures.costCents))
+            lines.append(indent + row.label.column(width) + (bar.isEmpty ? "·" : bar) + " " + money(figures.costCents))
         }
         return lines
     }
