@@ -99,7 +99,8 @@ struct IncidentModelTests {
         func now() -> UnixMicros { clock.now().unixMicros }
 
         func randomResponse(for actor: ActorIdentity, category: IncidentCategory?) -> IncidentResponse {
-            let types: [ResponseType] = chance(70) ? Array(IncidentModel.allowed(actor.role)) : ResponseType.allCases
+            // Sorted: a Set's order changes from one process to the next, and the run must not.
+            let types: [ResponseType] = chance(70) ? IncidentModel.allowed(actor.role).sorted { $0.rawValue < $1.rawValue } : ResponseType.allCases
             switch pick(types.isEmpty ? ResponseType.allCases : types) {
             case .delay:
                 return .delay(revisedTimeMicros: now() + Int64.random(in: -600...7_200, using: &random) * 1_000_000,
