@@ -237,19 +237,19 @@ public struct Shipper: Sendable {
             do {
                 outcome = try await guarded.run {
                     do {
-                        let connection = try await slot.connection(self, onEvent: onEvent)
-                        let insert = slot.usesInsert
-                        do {
-                            return try await withBatchTimeout(options.batchTimeout) { [self] in
-                                try await self.shipBatch(on: connection, insert: insert)
-                            }
-                        } catch where !insert && FleetFailure.sqlState(error) == "0A000" {
-                            // COPY is not supported here (row-level security): the same batch
-                            // again, with INSERTs, and INSERTs from now on.
-                            slot.usesInsert = true
-                            onEvent(.switchedToInsert(reason: FleetFailure.describe(error)))
-                            return try await withBatchTimeout(options.batchTimeout) { [self] in
-                                try await self.shipBatch(on: connection, insert: true)
+                        // The whole attempt, connecting included, is bounded: a server that
+                        // accepts but never answers must not hold the shipper (or its stop).
+                        return try await withBatchTimeout(options.batchTimeout, onTimeout: { await slot.abort() }) { [self] in
+                            let connection = try await slot.connection(self, onEvent: onEvent)
+                            let insert = slot.usesInsert
+                            do {
+                                return try await self.shipBatch(on: connection, insert: insert)
+                            } catch where !insert && FleetFailure.sqlState(error) == "0A000" {
+                                // COPY is not supported here (row-level security): the same batch
+                                // again, with INSERTs, and INSERTs from now on.
+                                slot.usesInsert = true
+                                onEvent(.switchedToInsert(reason: FleetFailure.describe(error)))
+                                return try await self.shipBatch(on: connection, insert: true)
                             }
                         }
                     } catch {
@@ -520,26 +520,38 @@ public struct Shipper: Sendable {
 }
 
 /// The connection a shipper reuses across batches, replaced after a transient failure.
-private final class ConnectionSlot: @unchecked Sendable {
-    // Used by one shipper task at a time (its batches run one after another).
+private final class ConnectionSlot: Sendable {
+    private struct State {
+        /// The connection batches use, once it is set up.
+        var current: PostgresConnection?
+        /// A connection being set up (schema check, box row), so that a timeout can close it.
+        var pending: PostgresConnection?
+        /// Whether rows go in with INSERT rather than COPY (chosen, or learnt from a refused COPY).
+        var usesInsert: Bool
+    }
+
     private let configuration: PostgresConnection.Configuration
-    private var current: PostgresConnection?
+    private let state: Mutex<State>
     private static let ids = Mutex(0)
-    /// Whether rows go in with INSERT rather than COPY (chosen, or learnt from a refused COPY).
-    var usesInsert: Bool
 
     init(configuration: PostgresConnection.Configuration, usesInsert: Bool) {
         self.configuration = configuration
-        self.usesInsert = usesInsert
+        self.state = Mutex(State(usesInsert: usesInsert))
+    }
+
+    var usesInsert: Bool {
+        get { state.withLock { $0.usesInsert } }
+        set { state.withLock { $0.usesInsert = newValue } }
     }
 
     func connection(_ shipper: Shipper, onEvent: @Sendable (ShipEvent) -> Void) async throws -> PostgresConnection {
-        if let current, !current.isClosed { return current }
+        if let current = state.withLock({ $0.current }), !current.isClosed { return current }
         let id = Self.ids.withLock { value -> Int in
             value += 1
             return value
         }
         let connection = try await PostgresConnection.connect(configuration: configuration, id: id, logger: FleetLogging.silent)
+        state.withLock { $0.pending = connection }
         do {
             let applied: [Int]
             if shipper.options.migratesSchema {
@@ -556,21 +568,38 @@ private final class ConnectionSlot: @unchecked Sendable {
             try await connection.query(
                 "INSERT INTO larder_boxes (box_id) VALUES (\(shipper.options.boxID)) ON CONFLICT (box_id) DO NOTHING",
                 logger: FleetLogging.silent)
-            current = connection
+            state.withLock {
+                $0.pending = nil
+                $0.current = connection
+            }
             onEvent(.connected(destination: shipper.destination.redacted, migratedVersions: applied))
             return connection
         } catch {
+            state.withLock { $0.pending = nil }
             try? await connection.close()
             throw error
         }
     }
 
     func drop() async {
-        let connection = current
-        current = nil
+        let connection = state.withLock { state -> PostgresConnection? in
+            defer { state.current = nil }
+            return state.current
+        }
         try? await connection?.close()
     }
 
+    /// Closes whatever connection an attempt that timed out holds, so that its queries fail.
+    func abort() async {
+        let connections = state.withLock { state -> [PostgresConnection] in
+            defer {
+                state.current = nil
+                state.pending = nil
+            }
+            return [state.current, state.pending].compactMap { $0 }
+        }
+        for connection in connections { try? await connection.close() }
+    }
 }
 
 /// Counters of one run.
@@ -615,19 +644,82 @@ private struct RunState {
 }
 
 /// Runs `body` and gives up after `timeout` of real time, cancelling it.
-func withBatchTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
+func withBatchTimeout<T: Sendable>(_ timeout: Duration, onTimeout: @escaping @Sendable () async -> Void,
+                                   _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    // Not a task group: a group waits for every child, and a query (or a connection's startup)
+    // waiting on a server that never answers does not end when cancelled. The attempt runs as a
+    // task of its own that is cancelled and left behind when the time is up; closing its
+    // connection (onTimeout) then fails what it waits for, so it does not linger.
+    let race = TimeoutRace<T>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            race.start(continuation)
+            let work = Task {
+                do { race.finish(.success(try await body())) } catch { race.finish(.failure(error)) }
+            }
+            race.attach(work)
+            let timer = Task {
+                guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                let failure = LarderError(.storageUnavailable, "a batch took longer than \(timeout); abandoned and retried on a new connection",
+                                          failureClass: .externalDependency, failurePoint: "ship", retryable: true)
+                if race.finish(.failure(failure)) {
+                    work.cancel()
+                    await onTimeout()
+                }
+            }
+            race.attach(timer)
+        }
+    } onCancel: {
+        race.finish(.failure(CancellationError()))
+    }
+}
+
+/// The first of an attempt, its timer and a cancellation to finish resumes the caller; the
+/// others find it done. Finishing cancels the tasks still running.
+final class TimeoutRace<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var early: Result<T, any Error>?
+        var done = false
+        var tasks: [Task<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func start(_ continuation: CheckedContinuation<T, any Error>) {
+        let early = state.withLock { state -> Result<T, any Error>? in
+            if let early = state.early { return early }
+            state.continuation = continuation
             return nil
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw LarderError(.storageUnavailable, "a batch took longer than \(timeout); abandoned and retried on a new connection",
-                              failureClass: .externalDependency, failurePoint: "ship", retryable: true)
+        if let early { continuation.resume(with: early) }
+    }
+
+    func attach(_ task: Task<Void, Never>) {
+        let finished = state.withLock { state -> Bool in
+            if state.done { return true }
+            state.tasks.append(task)
+            return false
         }
-        return value
+        if finished { task.cancel() }
+    }
+
+    /// Returns whether this call was the first to finish.
+    @discardableResult
+    func finish(_ result: Result<T, any Error>) -> Bool {
+        let (first, continuation, tasks) = state.withLock { state -> (Bool, CheckedContinuation<T, any Error>?, [Task<Void, Never>]) in
+            guard !state.done else { return (false, nil, []) }
+            state.done = true
+            let continuation = state.continuation
+            state.continuation = nil
+            if continuation == nil { state.early = result }
+            defer { state.tasks = [] }
+            return (true, continuation, state.tasks)
+        }
+        guard first else { return false }
+        continuation?.resume(with: result)
+        for task in tasks { task.cancel() }
+        return true
     }
 }
 

@@ -157,4 +157,30 @@ struct DependencyPolicyTests {
     private func advance(_ clock: ManualFleetClock, _ duration: Duration) {
         clock.advance(duration)
     }
+
+    /// A batch waiting on a server that never answers ignores cancellation; the timeout must
+    /// still return (and close what the attempt holds) instead of waiting for it forever.
+    @Test(.timeLimit(.minutes(1))) func aBatchThatNeverAnswersIsAbandonedAtItsTimeout() async throws {
+        let closed = Mutex(false)
+        let never = ShipStop()   // never requested: the body waits on it, deaf to cancellation
+        do {
+            _ = try await withBatchTimeout(.milliseconds(20), onTimeout: { closed.withLock { $0 = true } }) { () async throws -> Int in
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    Task.detached { await never.wait(); continuation.resume() }
+                }
+                return 1
+            }
+            Issue.record("a batch that never answers must time out")
+        } catch let error as LarderError {
+            #expect(error.code == .storageUnavailable)
+            #expect(error.retryable)
+        }
+        #expect(closed.withLock { $0 })
+        never.request()
+    }
+
+    @Test func aBatchThatAnswersInTimeReturnsItsValue() async throws {
+        let value = try await withBatchTimeout(.seconds(60), onTimeout: { Issue.record("no timeout expected") }) { 42 }
+        #expect(value == 42)
+    }
 }

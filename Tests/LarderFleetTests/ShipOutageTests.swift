@@ -22,6 +22,8 @@ extension FleetTests {
             let clock = ManualFleetClock()
             let events = Mutex<[ShipEvent]>([])
             var options = ShipOptions(boxID: "k-out")
+            // A batch stuck on a server going down is abandoned well within the test's time limit.
+            options.batchTimeout = .seconds(20)
             options.batchRecords = 100
             options.clock = clock.clock
             var handler = InMemoryLogHandler()
@@ -91,6 +93,8 @@ extension FleetTests {
             }
             let states = Mutex<[DependencyBreaker.State]>([])
             var options = ShipOptions(boxID: "k-follow")
+            // A batch stuck on a server going down is abandoned well within the test's time limit.
+            options.batchTimeout = .seconds(20)
             options.batchRecords = 50
             options.follow = true
             options.pollInterval = .milliseconds(50)

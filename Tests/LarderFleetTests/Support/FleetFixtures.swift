@@ -201,7 +201,9 @@ func following(_ shipper: Shipper, _ body: () async throws -> Void) async throws
     do {
         try await body()
     } catch {
+        // The test failed or was cancelled (its time limit): stop the follower whatever it waits on.
         stop.request()
+        running.cancel()
         _ = try? await running.value
         throw error
     }
