@@ -13,12 +13,14 @@ Checks, for every record of the `audit` table:
   - leafHash  == SHA-256(0x00 || recordBytes);
   - chainHash == SHA-256(0x01 || previous chainHash || leafHash), previous of seq 1 = 32 zero bytes;
   - recordBytes decode as exactly one version-1 record whose own seq equals the key;
-and that meta `chain_head` (u64 seq || 32-byte hash) names the last record and its chain hash.
+and, in a schema-1 store, that meta `chain_head` (u64 seq || 32-byte hash) names the last record
+and its chain hash (schema 2 keeps no chain head: the head is the last record, and meta must not
+hold one).
 
 Output: one line per problem, then `OK <count> records, head <seq> <hash>` or
 `BROKEN at seq <n>: <reason>`. With --json, one JSON object instead.
 Exit status: 0 intact, 1 broken, 2 usage or I/O error (including a store whose
-format_version this verifier does not know: it refuses rather than guesses).
+format_version or schema_version this verifier does not know: it refuses rather than guesses).
 """
 
 import argparse
@@ -310,8 +312,31 @@ def check_format_version(meta):
                          "and refuses to guess" % (declared.hex(), FORMAT_VERSION))
 
 
+# The table layouts this verifier knows (docs/FORMAT.md section 13): schema 1 keeps the chain head
+# in meta; schema 2 keeps none (the head is the last record).
+SCHEMAS = {1, 2}
+
+
+def schema_version(meta):
+    declared = meta.get(meta_key("schema_version"))
+    if declared is None:
+        return None
+    if len(declared) != 4:
+        raise UsageError("meta schema_version is %d bytes, not 4" % len(declared))
+    version = struct.unpack(">I", declared)[0]
+    if version not in SCHEMAS:
+        raise UsageError("the store has schema version %d; this verifier knows %s and refuses to guess"
+                         % (version, ", ".join(str(v) for v in sorted(SCHEMAS))))
+    return version
+
+
 def check_meta(meta, report):
     head = meta.get(meta_key("chain_head"))
+    if schema_version(meta) == 2:
+        # Schema 2 derives the head from the last record: meta must not claim one.
+        if head is not None:
+            report.add("headMismatch", None, "meta", "meta holds a chain_head, which schema 2 does not keep")
+        return
     if head is None:
         # An empty log has no head; a non-empty one must have one.
         if report.head_seq != 0:
@@ -351,6 +376,7 @@ def main(argv):
         # meta arrives last (mdb_dump -a goes in table-name order), so the format check comes
         # after the walk; problems found under a wrong format assumption are discarded with it.
         check_format_version(meta)
+        schema_version(meta)
     except UsageError as error:
         print("error: %s" % error, file=sys.stderr)
         return 2

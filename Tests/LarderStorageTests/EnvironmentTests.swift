@@ -329,6 +329,41 @@ struct EnvironmentTests {
         #expect(statistics.commits <= statistics.requestsCommitted)
     }
 
+    /// Writes that check before they write (`isolated: false`) run in the batch's transaction
+    /// itself: a refusal that wrote nothing costs the others nothing, and one that wrote and then
+    /// failed drops the batch, whose requests then run again alone, so that only it fails.
+    @Test func writesThatCheckFirstShareTheBatchTransaction() async throws {
+        struct Refused: Error {}
+        let environment = try open()
+        defer { environment.close() }
+        let items = try environment.table("items", key: UInt64.self, value: UInt64.self)
+        let outcomes = await withTaskGroup(of: (UInt64, Bool).self) { group in
+            for key in 0..<200 as Range<UInt64> {
+                group.addTask {
+                    do {
+                        try await environment.write(isolated: key % 2 == 0) { txn in
+                            if key % 7 == 0 { throw Refused() }          // refused before writing
+                            try txn.put(items, key, key)
+                            if key % 11 == 0 { throw Refused() }         // a broken promise: wrote, then failed
+                        }
+                        return (key, true)
+                    } catch {
+                        return (key, false)
+                    }
+                }
+            }
+            var all: [UInt64: Bool] = [:]
+            for await (key, ok) in group { all[key] = ok }
+            return all
+        }
+        for (key, ok) in outcomes { #expect(ok == (key % 7 != 0 && key % 11 != 0), "key \(key)") }
+        try environment.read { (txn: ReadTransaction) throws in
+            for key in 0..<200 as Range<UInt64> {
+                #expect(try txn.get(items, key) == (key % 7 == 0 || key % 11 == 0 ? nil : key), "key \(key)")
+            }
+        }
+    }
+
     /// One async write per key, all at once (so the writer batches them); whether each committed.
     static func writeConcurrently(
         _ environment: Environment, keys: Range<UInt64>,

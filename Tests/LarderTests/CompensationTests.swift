@@ -413,7 +413,7 @@ struct CompensationTests {
         let report = try fixture.store.verify()
         #expect(!report.isIntact)
         #expect(report.problems.contains { $0.kind == .incidentMismatch && $0.detail.contains(proposal.id) }, "\(report.problems)")
-        #expect(report.problems.contains { $0.kind == .missingIndexEntry && $0.table == "compensation_index" }, "\(report.problems)")
+        #expect(report.problems.contains { $0.kind == .missingIndexEntry && $0.table == "index/compensation" }, "\(report.problems)")
     }
 }
 

@@ -78,7 +78,7 @@ struct MultiProcessTests {
         }
         let result = try await runProcess("/usr/bin/mdb_stat", ["-a", temporary.path])
         #expect(result.status == 0)
-        for table in ["audit", "audit_by_request", "audit_by_ref", "audit_by_time", "decisions", "meta"] {
+        for table in ["audit", "index", "decisions", "meta", "ledger_history", "merkle_nodes"] {
             #expect(result.output.contains("Status of \(table)"))
         }
     }

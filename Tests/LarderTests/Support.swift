@@ -46,3 +46,11 @@ extension Store {
 
     func auditCount() throws -> Int { try read { try $0.audit.count() } }
 }
+
+/// The `index` table's key of an entry of one of its views (docs/FORMAT.md section 5.1): the
+/// view's prefix byte, then the entry's key.
+enum IndexKey {
+    static let request: UInt8 = 0x01, ref: UInt8 = 0x02, time: UInt8 = 0x03, incident: UInt8 = 0x04, compensation: UInt8 = 0x05
+
+    static func of<K: OrderedKey>(_ prefix: UInt8, _ key: K) -> [UInt8] { [prefix] + key.encodedKey }
+}

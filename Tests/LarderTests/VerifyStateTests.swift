@@ -108,7 +108,7 @@ struct VerifyStateTests {
         try built.store.environmentForTesting.rawDelete(table: "incidents", key: incident.id.encodedKey)
         for dimension in ["state:open", "category:supply", "severity:P3", "all"] {
             try built.store.environmentForTesting.rawDelete(
-                table: "incidents_index", key: KeyPair(dimension, KeyPair(incident.createdAtMicros, incident.id)).encodedKey)
+                table: "index", key: IndexKey.of(IndexKey.incident, KeyPair(dimension, KeyPair(incident.createdAtMicros, incident.id))))
         }
         let seq = try #require(UInt64(incident.id.dropFirst(4)))
         Self.expectNamed(try built.store.verify(), .incidentMismatch, table: "incidents", mentioning: "OP_FAILURE_RECORDED record \(seq)",
@@ -126,8 +126,9 @@ struct VerifyStateTests {
         json["acknowledgedAtMicros"] = incident.createdAtMicros + 1
         try Self.putJSON(built.store, table: "incidents", incident.id, json)
         let at = KeyPair(incident.createdAtMicros, incident.id)
-        try built.store.environmentForTesting.rawDelete(table: "incidents_index", key: KeyPair("state:open", at).encodedKey)
-        try built.store.environmentForTesting.rawPut(table: "incidents_index", key: KeyPair("state:acknowledged", at).encodedKey, value: [])
+        try built.store.environmentForTesting.rawDelete(table: "index", key: IndexKey.of(IndexKey.incident, KeyPair("state:open", at)))
+        try built.store.environmentForTesting.rawPut(table: "index", key: IndexKey.of(IndexKey.incident, KeyPair("state:acknowledged", at)),
+                                                     value: [])
         Self.expectNamed(try built.store.verify(), .incidentMismatch, table: "incidents",
                          mentioning: "incident \(incident.id)'s step from open to acknowledged")
     }
@@ -233,7 +234,6 @@ struct VerifyStateTests {
         let store = built.store
         let decision = try #require(try store.read { try $0.decisions.decision(id: "buy-1") })
         try store.environmentForTesting.rawDelete(table: "decisions", key: "buy-1".encodedKey)
-        try store.environmentForTesting.rawDelete(table: "decisions_by_time", key: KeyPair(decision.timeMicros, "buy-1").encodedKey)
         let report = try store.verify()
         Self.expectNamed(report, .decisionMismatch, table: "decisions", mentioning: "made decision buy-1", seq: decision.auditSeq)
         // The purged one is not missing.

@@ -81,24 +81,110 @@ public struct AuditLog {
         return try page(index: tables.auditByRef, range: range, limit: limit) { $0.second }
     }
 
-    /// Records with `since <= time < until`, in time order.
+    /// Records with `since <= time < until`, in time order (time, then seq).
+    ///
+    /// From `meta.time_ordered_from` on, record times never decrease, so the records of a time
+    /// range there are found by binary search on seq; the records before it (a store migrated
+    /// from schema 1 whose wall clock once went back) by the time view of the index
+    /// (docs/FORMAT.md section 5.1). The two are merged.
     public func records(since: UnixMicros, until: UnixMicros, limit: Int, cursor: String? = nil) throws(LarderError) -> AuditPage {
         try Self.validate(limit: limit)
         guard since <= until else {
             throw LarderError(.validationFailed, "since (\(RFC3339.format(since))) is after until (\(RFC3339.format(until))).")
         }
-        var range = KeyRange<KeyPair<Int64, UInt64>>.between(KeyPair(since, 0), KeyPair(until, 0))
+        var after: (time: Int64, seq: UInt64)?
         if let cursor {
             let parts = cursor.split(separator: "-", maxSplits: 1)
             guard parts.count == 2, let time = Int64(parts[0]), let seq = UInt64(parts[1]) else {
                 throw LarderError(.validationFailed, "The cursor \(JSONWriter.quoted(cursor)) is not a time cursor.")
             }
-            range = range.intersected(with: .after(KeyPair(time, seq)))
+            after = (time, seq)
         }
-        let keys = try txn.scan(tables.auditByTime, in: range, limit: limit + 1).map(\.key)
-        let records = try resolve(keys.prefix(limit).map(\.second))
-        let next = keys.count > limit ? "\(keys[limit - 1].first)-\(keys[limit - 1].second)" : nil
+        // The records before the time-ordered part, through their time entries.
+        var range = KeyRange<KeyPair<Int64, UInt64>>.between(KeyPair(since, 0), KeyPair(until, 0))
+        if let after { range = range.intersected(with: .after(KeyPair(after.time, after.seq))) }
+        let early = try txn.scan(tables.auditByTime, in: range, limit: limit + 1).map { (time: $0.key.first, seq: $0.key.second) }
+        // The time-ordered part: the first seq at or after (since, after), then on in seq order.
+        var ordered: [(time: Int64, seq: UInt64)] = []
+        let first = try timeOrderedFrom(), last = try head().seq
+        if first <= last {
+            var low = first, high = last + 1
+            while low < high {
+                let middle = low + (high - low) / 2
+                let time = try timeMicros(seq: middle)
+                let reached = time >= since && after.map { (time, middle) > ($0.time, $0.seq) } ?? true
+                if reached { high = middle } else { low = middle + 1 }
+            }
+            if low <= last {
+                try txn.forEachBytes(tables.audit, in: .from(low)) { key, value throws(LarderError) -> Bool in
+                    let time = try Self.time(value: value)
+                    guard time < until, ordered.count <= limit else { return false }
+                    ordered.append((time, try Self.seq(key: key)))
+                    return true
+                }
+            }
+        }
+        // Merge by (time, seq).
+        var merged: [(time: Int64, seq: UInt64)] = []
+        merged.reserveCapacity(min(limit + 1, early.count + ordered.count))
+        var i = 0, j = 0
+        while merged.count <= limit, i < early.count || j < ordered.count {
+            if j == ordered.count || (i < early.count && (early[i].time, early[i].seq) < (ordered[j].time, ordered[j].seq)) {
+                merged.append(early[i])
+                i += 1
+            } else {
+                merged.append(ordered[j])
+                j += 1
+            }
+        }
+        let records = try resolve(merged.prefix(limit).map(\.seq))
+        let next = merged.count > limit ? "\(merged[limit - 1].time)-\(merged[limit - 1].seq)" : nil
         return AuditPage(records: records, nextCursor: next)
+    }
+
+    /// The first seq from which record times never decrease (`meta.time_ordered_from`; 1 when
+    /// the store has no such key).
+    func timeOrderedFrom() throws(LarderError) -> UInt64 {
+        guard let bytes = try txn.get(tables.meta, MetaKey.timeOrderedFrom) else { return 1 }
+        var reader = ByteReader(bytes)
+        let seq = try reader.readUInt64()
+        try reader.expectEnd()
+        return seq
+    }
+
+    /// The seq a decisions purge starts walking the log at (`meta.decision_purge_from`; 1 when
+    /// no purge removed anything yet).
+    func decisionPurgeFrom() throws(LarderError) -> UInt64 {
+        guard let bytes = try txn.get(tables.meta, MetaKey.decisionPurgeFrom) else { return 1 }
+        var reader = ByteReader(bytes)
+        let seq = try reader.readUInt64()
+        try reader.expectEnd()
+        return seq
+    }
+
+    /// The time of record `seq`, read in place.
+    func timeMicros(seq: UInt64) throws(LarderError) -> Int64 {
+        guard let time = try txn.withValueBytes(tables.audit, seq, { value throws(LarderError) in try Self.time(value: value) }) else {
+            throw LarderError(.persistenceError, "Audit seq \(seq) is missing; run verify.", failureClass: .dataInconsistency,
+                              failurePoint: .read)
+        }
+        return time
+    }
+
+    /// The time of the newest record, nil for an empty log.
+    func lastTimeMicros() throws(LarderError) -> Int64? {
+        var time: Int64?
+        try txn.forEachBytes(tables.audit, direction: .backward) { _, value throws(LarderError) -> Bool in
+            time = try Self.time(value: value)
+            return false
+        }
+        return time
+    }
+
+    /// A record's time from its stored value: bytes 9..<17 (version, seq, time; section 3).
+    static func time(value: UnsafeRawBufferPointer) throws(LarderError) -> Int64 {
+        guard value.count >= 17 + 64 else { throw ByteReader.malformed("an audit value of \(value.count) bytes is too short") }
+        return Int64(bitPattern: UInt64(bigEndian: value.loadUnaligned(fromByteOffset: 9, as: UInt64.self)))
     }
 
     private func page<K>(index: Table<K, Empty>, range: KeyRange<K>, limit: Int,
@@ -167,17 +253,15 @@ struct AuditAppender {
             }
             try txn.put(tables.auditByRequest, KeyPair(context.requestID, seq), Empty())
             for ref in record.refs { try txn.put(tables.auditByRef, KeyPair(KeyPair(ref.kind, ref.id), seq), Empty()) }
-            try txn.put(tables.auditByTime, KeyPair(timeMicros, seq), Empty())
+            // Schema 2 keeps no time entry (times never decrease: a range is found by seq) and no
+            // chain head in meta (the head is the last record): one B-tree for the indexes, none
+            // for meta.
             // The Merkle tree in the same transaction: the builder is stateless, so a nested
             // transaction that rolls back leaves nothing to repair.
             if keepsMerkleTree {
                 var tiles = StoreMerkleTiles(txn: txn, tables: tables)
                 try MerkleTreeBuilder().appendLeaf(seq - 1, to: &tiles)
             }
-            var head = ByteWriter(capacity: 40)
-            head.write(seq)
-            head.write(raw: chain)
-            try txn.put(tables.meta, MetaKey.chainHead, head.bytes)
         } catch let error where error.code == .storageUnavailable {
             throw error
         } catch {

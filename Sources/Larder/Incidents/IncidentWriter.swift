@@ -560,16 +560,20 @@ public struct IncidentWriter {
 
     /// Adds or removes the incident's index entries (state, category, severity, time).
     private func index(_ incident: Incident, add: Bool) throws(LarderError) {
+        for key in Self.indexKeys(incident) {
+            if add { try txn.put(tables.incidentsIndex, key, Empty()) } else { try txn.delete(tables.incidentsIndex, key) }
+        }
+    }
+
+    /// The incident's four index entries: its state, category, severity, and all.
+    static func indexKeys(_ incident: Incident) -> [KeyPair<String, KeyPair<Int64, String>>] {
         let at = KeyPair(incident.createdAtMicros, incident.id)
-        let keys = [
+        return [
             KeyPair("state:" + incident.state.rawValue, at),
             KeyPair("category:" + incident.category.rawValue, at),
             KeyPair("severity:" + incident.severity.rawValue, at),
             KeyPair("all", at),
         ]
-        for key in keys {
-            if add { try txn.put(tables.incidentsIndex, key, Empty()) } else { try txn.delete(tables.incidentsIndex, key) }
-        }
     }
 
     static func describe(_ basis: CreditBasis) -> String { IncidentRecords.describe(basis) }

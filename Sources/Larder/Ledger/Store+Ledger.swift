@@ -92,19 +92,19 @@ extension Store {
 
 extension StoreOperation where Request == NewAccount, Output == LedgerOutcome<Account> {
     static func createAccount(_ spec: NewAccount) -> Self {
-        Self(request: spec) { txn in try txn.ledger.createAccount(spec) }
+        Self(request: spec, checksBeforeWriting: true) { txn in try txn.ledger.createAccount(spec) }
     }
 }
 
 extension StoreOperation where Request == TransferRequest, Output == LedgerOutcome<Transfer> {
     static func post(_ transfer: TransferRequest) -> Self {
-        Self(request: transfer) { txn in try txn.ledger.post(transfer) }
+        Self(request: transfer, checksBeforeWriting: true) { txn in try txn.ledger.post(transfer) }
     }
 }
 
 extension StoreOperation where Request == LinkedTransfers, Output == LinkedBatchReport {
     static func postLinked(_ transfers: [TransferRequest]) -> Self {
-        Self(request: LinkedTransfers(transfers)) { txn in
+        Self(request: LinkedTransfers(transfers), checksBeforeWriting: true) { txn in
             switch try txn.ledger.planLinked(transfers) {
             case .success(let plans):
                 let outcomes = try txn.ledger.apply(plans)

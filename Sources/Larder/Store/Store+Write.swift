@@ -51,13 +51,22 @@ extension Store {
     public func write<Q: FingerprintedRequest, R: Codable>(
         _ context: WriteContext, request: Q, _ body: (StoreTransaction) throws -> R
     ) throws -> WriteOutcome<R> {
+        try write(context, request: request, checksBeforeWriting: false, body)
+    }
+
+    /// ``write(_:request:_:)-8eb4w`` for a built-in operation that checks everything before it
+    /// writes anything (`checksBeforeWriting`): grouped with other writes, it needs no nested
+    /// transaction.
+    func write<Q: FingerprintedRequest, R: Codable>(
+        _ context: WriteContext, request: Q, checksBeforeWriting: Bool, _ body: (StoreTransaction) throws -> R
+    ) throws -> WriteOutcome<R> {
         do {
             let plan: WritePlan
             switch try decisionPlan(context, request: request, as: R.self) {
             case .replayed(let outcome): return outcome
             case .write(let decided): plan = decided
             }
-            let inner = try environment.write { txn in try self.transact(txn, plan: plan, encode: { result throws(LarderError) in try JCS.encode(result) }, body) }
+            let inner = try environment.write(isolated: !checksBeforeWriting) { txn in try self.transact(txn, plan: plan, encode: { result throws(LarderError) in try JCS.encode(result) }, body) }
             return try finish(inner, plan: plan, replay: replayFound(in: plan, as: R.self))
         } catch {
             throw failed(error, context: context)
@@ -104,6 +113,13 @@ extension Store {
     public func write<Q: FingerprintedRequest, R: Codable & Sendable>(
         _ context: WriteContext, request: Q, _ body: @escaping @Sendable (StoreTransaction) throws -> R
     ) async throws -> WriteOutcome<R> {
+        try await write(context, request: request, checksBeforeWriting: false, body)
+    }
+
+    /// The async form of ``write(_:request:checksBeforeWriting:_:)``.
+    func write<Q: FingerprintedRequest, R: Codable & Sendable>(
+        _ context: WriteContext, request: Q, checksBeforeWriting: Bool, _ body: @escaping @Sendable (StoreTransaction) throws -> R
+    ) async throws -> WriteOutcome<R> {
         do {
             let plan: WritePlan
             switch try decisionPlan(context, request: request, as: R.self) {
@@ -111,7 +127,7 @@ extension Store {
             case .write(let decided): plan = decided
             }
             try Task.checkCancellation()
-            let inner = try await environment.write { txn in try self.transact(txn, plan: plan, encode: { result throws(LarderError) in try JCS.encode(result) }, body) }
+            let inner = try await environment.write(isolated: !checksBeforeWriting) { txn in try self.transact(txn, plan: plan, encode: { result throws(LarderError) in try JCS.encode(result) }, body) }
             return try finish(inner, plan: plan, replay: replayFound(in: plan, as: R.self))
         } catch {
             throw failed(error, context: context)
@@ -205,7 +221,9 @@ extension Store {
             if let decision = plan.decision, let bytes = try txn.get(tables.decisions, decision.id) {
                 return .existing(try DecisionRecord.decode(id: decision.id, bytes))
             }
-            let time = options.clock.now().unixMicros
+            // Record times never decrease (docs/FORMAT.md section 3): a clock that went back writes
+            // the last record's time again, so that a time range is found by binary search on seq.
+            let time = max(options.clock.now().unixMicros, try AuditLog(txn: txn, tables: tables).lastTimeMicros() ?? .min)
             let storeTransaction = StoreTransaction(context: plan.context, timeMicros: time, txn: txn, tables: tables,
                                                     fault: options.auditFaultInjection, policy: options.policy,
                                                     keepsMerkleTree: options.keepsMerkleTree)
@@ -226,7 +244,6 @@ extension Store {
                     guard try txn.put(tables.decisions, decision.id, record.encoded(), mode: .insertNew) else {
                         preconditionFailure("decision \(decision.id) appeared inside its own transaction")
                     }
-                    try txn.put(tables.decisionsByTime, KeyPair(time, decision.id), Empty())
                 }
                 stored = bytes
             }

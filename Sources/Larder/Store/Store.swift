@@ -104,8 +104,9 @@ public final class Store: Sendable {
         Logger(label: "larder", factory: { _ in SwiftLogNoOpLogHandler() })
     }
 
-    /// The schema version this build writes and reads. Opening a newer store is refused.
-    public static let schemaVersion: UInt32 = 1
+    /// The schema version this build writes and reads. Opening a newer store is refused; an
+    /// older one (1) is migrated at its first writable open (docs/FORMAT.md section 17).
+    public static let schemaVersion: UInt32 = 2
 
     /// Every table of a store, for `Environment.open`.
     static var tableNames: [String] { StoreTables.allNames }
@@ -119,6 +120,12 @@ public final class Store: Sendable {
     private let recordedLimits = Mutex<RecordedLimits?>(nil)
     /// Set by the first ``close()``: later calls change nothing and log nothing.
     private let closed = Atomic<Bool>(false)
+    /// The schema version this open found (nil: the open created the store).
+    private let schemaFoundAtOpen = Mutex<UInt32?>(nil)
+
+    /// The schema version the store had when this open found it: nil when the open created it,
+    /// lower than ``schemaVersion`` when the open migrated it (docs/FORMAT.md section 17).
+    public var schemaVersionAtOpen: UInt32? { schemaFoundAtOpen.withLock { $0 } }
 
     private init(environment: Environment, tables: StoreTables, options: Options, counters: StoreMetrics, log: StoreLog) {
         self.environment = environment
@@ -158,7 +165,8 @@ public final class Store: Sendable {
         }
         let environment: Environment
         do {
-            environment = try Environment.open(at: path, options: environmentOptions, tables: tableNames)
+            environment = try Environment.open(at: path, options: environmentOptions, tables: tableNames,
+                                               existingTables: StoreTables.Legacy.names)
         } catch {
             let failure = LarderError(error)
             log.openFailed(failure)
@@ -166,6 +174,12 @@ public final class Store: Sendable {
         }
         var schemaFound = false
         do throws(LarderError) {
+            if options.readOnly, !environment.hasTable(StoreTables.indexName), environment.hasTable(StoreTables.Legacy.auditByRequest) {
+                // A schema-1 store: only a writable open can migrate it.
+                throw LarderError(.persistenceError,
+                                  "The store at \(path) has schema version 1; this Larder reads schema \(Self.schemaVersion). Run `larder migrate --db \(path)` (or open it writable once: that migrates it, docs/FORMAT.md section 17); it was not touched.",
+                                  failureClass: .dataInconsistency, failurePoint: .open)
+            }
             let tables: StoreTables
             do { tables = try StoreTables(environment) } catch { throw LarderError(error) }
             let store = Store(environment: environment, tables: tables, options: options, counters: counters, log: log)
@@ -229,6 +243,7 @@ public final class Store: Sendable {
 
     private func prepareSchema() throws(LarderError) {
         let found = try readMetaVersion()
+        schemaFoundAtOpen.withLock { $0 = found }
         switch found {
         case nil:
             guard !options.readOnly else {
@@ -239,12 +254,19 @@ public final class Store: Sendable {
             throw LarderError(.persistenceError,
                               "The store at \(path) has schema version \(version); this Larder reads up to \(Self.schemaVersion). Upgrade Larder; the store was not touched.",
                               failureClass: .dataInconsistency, failurePoint: .open)
+        case let version? where version < Self.schemaVersion:
+            guard !options.readOnly else {
+                throw LarderError(.persistenceError,
+                                  "The store at \(path) has schema version \(version); this Larder reads schema \(Self.schemaVersion). Run `larder migrate --db \(path)` (or open it writable once) to migrate it; it was not touched.",
+                                  failureClass: .dataInconsistency, failurePoint: .open)
+            }
         default:
             break
         }
         // Before any other record of this open: an append at a 256-record boundary reads the
         // stored nodes below it.
         if !options.readOnly && options.keepsMerkleTree { try buildMissingMerkleNodes() }
+        if let found, found < Self.schemaVersion { try migrateFromSchema1() }
         if !options.readOnly && options.recordsPolicy { try recordPolicy() }
         if !options.readOnly && options.recordsLimits { try recordLimits() }
         refreshRecordedLimits()
@@ -372,6 +394,9 @@ public final class Store: Sendable {
             var created = ByteWriter()
             created.write(txn.timeMicros)
             try txn.txn.put(tables.meta, MetaKey.createdAt, created.bytes)
+            var orderedFrom = ByteWriter()
+            orderedFrom.write(UInt64(1))
+            try txn.txn.put(tables.meta, MetaKey.timeOrderedFrom, orderedFrom.bytes)
             var payload = JSONWriter()
             payload.object { o in
                 o.field("from_schema", 0)

@@ -65,6 +65,15 @@ struct StoreLog: Sendable {
         logger.notice("Created the store's schema (SCHEMA_MIGRATED)", metadata: metadata)
     }
 
+    func schemaMigrated(from: UInt32, to: UInt32, records: Int, context: WriteContext, seq: UInt64?) {
+        var metadata = Self.ids(context)
+        metadata["larder.schema_version"] = "\(to)"
+        metadata["larder.previous_schema_version"] = "\(from)"
+        metadata["larder.records"] = "\(records)"
+        metadata["larder.audit_seq"] = "\(seq.map(String.init) ?? "none")"
+        logger.notice("Migrated the store's schema (SCHEMA_MIGRATED)", metadata: metadata)
+    }
+
     func policyRecorded(sha256: String, previous: String?, context: WriteContext, seq: UInt64?) {
         var metadata = Self.ids(context)
         metadata["larder.policy_sha256"] = "\(sha256)"

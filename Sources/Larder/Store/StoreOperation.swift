@@ -6,6 +6,10 @@ import Synchronization
 /// writer.
 struct StoreOperation<Request: FingerprintedRequest, Output: Codable & Sendable>: Sendable {
     let request: Request
+    /// True for an operation that checks everything before it writes anything (the ledger's): a
+    /// refusal leaves the transaction as it was, so grouped with other writes it runs without a
+    /// nested transaction of its own.
+    var checksBeforeWriting = false
     let body: @Sendable (StoreTransaction) throws -> Output
 }
 
@@ -32,11 +36,11 @@ final class ReplayMark: Sendable {
 
 extension Store {
     func run<Q, R>(_ operation: StoreOperation<Q, R>, context: WriteContext) throws -> WriteOutcome<R> {
-        try write(context, request: operation.request, operation.body)
+        try write(context, request: operation.request, checksBeforeWriting: operation.checksBeforeWriting, operation.body)
     }
 
     func run<Q, R>(_ operation: StoreOperation<Q, R>, context: WriteContext) async throws -> WriteOutcome<R> {
-        try await write(context, request: operation.request, operation.body)
+        try await write(context, request: operation.request, checksBeforeWriting: operation.checksBeforeWriting, operation.body)
     }
 
     /// A write that may find an earlier request already did the work; such an answer is reported

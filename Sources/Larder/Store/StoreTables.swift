@@ -5,17 +5,12 @@ import LarderStorage
 final class StoreTables: Sendable {
     /// Audit records by sequence number.
     static let auditName = "audit"
-    /// (requestID, seq) → empty.
-    static let auditByRequestName = "audit_by_request"
-    /// ((kind, id), seq) → empty.
-    static let auditByRefName = "audit_by_ref"
-    /// (time µs, seq) → empty.
-    static let auditByTimeName = "audit_by_time"
+    /// The secondary indexes, in one table: each key starts with the byte of its index
+    /// (``IndexPrefix``), so that a write touching several indexes dirties one B-tree.
+    static let indexName = "index"
     /// decisionID → decision record.
     static let decisionsName = "decisions"
-    /// (time µs, decisionID) → empty: finds decisions to purge by age.
-    static let decisionsByTimeName = "decisions_by_time"
-    /// name → bytes: schema version, format version, creation time, chain head.
+    /// name → bytes: schema version, format version, creation time, policy, limits, time order.
     static let metaName = "meta"
 
     /// Ledger accounts by id (immutable).
@@ -31,8 +26,6 @@ final class StoreTables: Sendable {
 
     /// Incidents by id.
     static let incidentsName = "incidents"
-    /// ("state:open" | "category:delivery" | "severity:P1" | "all", (created µs, id)) → empty.
-    static let incidentsIndexName = "incidents_index"
     /// Refund requests by id.
     static let incidentRefundsName = "incident_refunds"
     /// Cancelled cycle → the incident that cancelled it.
@@ -40,27 +33,47 @@ final class StoreTables: Sendable {
 
     /// Compensation proposals by id.
     static let compensationProposalsName = "compensation_proposals"
-    /// ("state:pending" | "incident:<id>" | "all", (proposed µs, id)) → empty.
-    static let compensationIndexName = "compensation_index"
     /// Stock cycle counts by count id.
     static let stockCountsName = "stock_counts"
     /// (tile level, index) → the 32-byte hash of a complete subtree of 256^level audit records:
     /// the stored nodes of the audit log's Merkle tree (docs/FORMAT.md section 14.3).
     static let merkleNodesName = "merkle_nodes"
 
-    static let allNames = [auditName, auditByRequestName, auditByRefName, auditByTimeName,
-                           decisionsName, decisionsByTimeName, metaName,
+    /// The tables of schema 2.
+    static let allNames = [auditName, indexName, decisionsName, metaName,
                            ledgerAccountsName, ledgerBalancesName, ledgerTransfersName, ledgerResolutionsName, ledgerHistoryName,
-                           incidentsName, incidentsIndexName, incidentRefundsName, cancelledCyclesName,
-                           compensationProposalsName, compensationIndexName, stockCountsName,
-                           merkleNodesName]
+                           incidentsName, incidentRefundsName, cancelledCyclesName,
+                           compensationProposalsName, stockCountsName, merkleNodesName]
+
+    // The views of `index`, named as problems name them.
+    /// (requestID, seq) → empty.
+    static let auditByRequestName = "index/request"
+    /// ((kind, id), seq) → empty.
+    static let auditByRefName = "index/ref"
+    /// (time µs, seq) → empty: the records before `meta.time_ordered_from` only.
+    static let auditByTimeName = "index/time"
+    /// (dimension, (created µs, id)) → empty.
+    static let incidentsIndexName = "index/incident"
+    /// (dimension, (proposed µs, id)) → empty.
+    static let compensationIndexName = "index/compensation"
+
+    /// The tables of schema 1 that schema 2 folded into `index` or dropped; opened only to
+    /// migrate a schema-1 store, which drops them (docs/FORMAT.md section 17).
+    enum Legacy {
+        static let auditByRequest = "audit_by_request"
+        static let auditByRef = "audit_by_ref"
+        static let auditByTime = "audit_by_time"
+        static let decisionsByTime = "decisions_by_time"
+        static let incidentsIndex = "incidents_index"
+        static let compensationIndex = "compensation_index"
+        static let names = [auditByRequest, auditByRef, auditByTime, decisionsByTime, incidentsIndex, compensationIndex]
+    }
 
     let audit: Table<UInt64, [UInt8]>
     let auditByRequest: Table<KeyPair<String, UInt64>, Empty>
     let auditByRef: Table<KeyPair<KeyPair<String, String>, UInt64>, Empty>
     let auditByTime: Table<KeyPair<Int64, UInt64>, Empty>
     let decisions: Table<String, [UInt8]>
-    let decisionsByTime: Table<KeyPair<Int64, String>, Empty>
     let meta: Table<String, [UInt8]>
     let ledgerAccounts: Table<String, [UInt8]>
     let ledgerBalances: Table<String, [UInt8]>
@@ -78,11 +91,10 @@ final class StoreTables: Sendable {
 
     init(_ environment: Environment) throws(StorageError) {
         audit = try environment.table(Self.auditName)
-        auditByRequest = try environment.table(Self.auditByRequestName)
-        auditByRef = try environment.table(Self.auditByRefName)
-        auditByTime = try environment.table(Self.auditByTimeName)
+        auditByRequest = try environment.table(Self.indexName, prefix: IndexPrefix.request.rawValue)
+        auditByRef = try environment.table(Self.indexName, prefix: IndexPrefix.ref.rawValue)
+        auditByTime = try environment.table(Self.indexName, prefix: IndexPrefix.time.rawValue)
         decisions = try environment.table(Self.decisionsName)
-        decisionsByTime = try environment.table(Self.decisionsByTimeName)
         meta = try environment.table(Self.metaName)
         ledgerAccounts = try environment.table(Self.ledgerAccountsName)
         ledgerBalances = try environment.table(Self.ledgerBalancesName)
@@ -90,14 +102,29 @@ final class StoreTables: Sendable {
         ledgerResolutions = try environment.table(Self.ledgerResolutionsName)
         ledgerHistory = try environment.table(Self.ledgerHistoryName)
         incidents = try environment.table(Self.incidentsName)
-        incidentsIndex = try environment.table(Self.incidentsIndexName)
+        incidentsIndex = try environment.table(Self.indexName, prefix: IndexPrefix.incident.rawValue)
         incidentRefunds = try environment.table(Self.incidentRefundsName)
         cancelledCycles = try environment.table(Self.cancelledCyclesName)
         compensationProposals = try environment.table(Self.compensationProposalsName)
-        compensationIndex = try environment.table(Self.compensationIndexName)
+        compensationIndex = try environment.table(Self.indexName, prefix: IndexPrefix.compensation.rawValue)
         stockCounts = try environment.table(Self.stockCountsName)
         merkleNodes = try environment.table(Self.merkleNodesName)
     }
+}
+
+/// The first byte of every key of the `index` table: which index the entry belongs to
+/// (docs/FORMAT.md section 5.1).
+enum IndexPrefix: UInt8 {
+    /// `str requestID ‖ u64 seq`.
+    case request = 0x01
+    /// `str kind ‖ str id ‖ u64 seq`.
+    case ref = 0x02
+    /// `i64 time ‖ u64 seq`, for the records before `meta.time_ordered_from` only.
+    case time = 0x03
+    /// `str dimension ‖ i64 created ‖ str incident id`.
+    case incident = 0x04
+    /// `str dimension ‖ i64 proposed ‖ str proposal id`.
+    case compensation = 0x05
 }
 
 /// Keys of the meta table.
@@ -105,7 +132,12 @@ enum MetaKey {
     static let schemaVersion = "schema_version"
     static let formatVersion = "format_version"
     static let createdAt = "created_at"
+    /// Schema 1 only: schema 2 derives the head from the last record; its migration deletes it.
     static let chainHead = "chain_head"
+    /// Schema 2: the first seq from which record times never decrease (section 5.2).
+    static let timeOrderedFrom = "time_ordered_from"
+    /// Schema 2: the seq the next decisions purge starts its walk of the log at (section 6).
+    static let decisionPurgeFrom = "decision_purge_from"
     static let policySHA256 = "policy_sha256"
     static let limits = "limits"
 }

@@ -109,6 +109,11 @@ class TableReader {
         do { return TableStatistics(try raw.statistics(table)) } catch { throw LarderError(error) }
     }
 
+    /// Entry count and pages of the whole table a view of a shared table belongs to.
+    final func sharedStatistics<K, V>(_ table: Table<K, V>) throws(LarderError) -> TableStatistics {
+        do { return TableStatistics(try raw.sharedStatistics(table)) } catch { throw LarderError(error) }
+    }
+
     /// Entry counts and pages of every table, by name.
     final func allStatistics() throws(LarderError) -> [TableStatistics] {
         do { return try raw.allStatistics().map(TableStatistics.init) } catch { throw LarderError(error) }
@@ -139,6 +144,12 @@ final class TableWriter: TableReader {
 
     /// Puts and deletes made so far (including failed attempts).
     var mutationCount: Int { rawWrite.mutationCount }
+
+    /// Drops a table of an older schema (a migration); false when the store has no such table.
+    @discardableResult
+    func dropTable(named name: String) throws(LarderError) -> Bool {
+        do { return try rawWrite.dropTable(named: name) } catch { throw LarderError(error) }
+    }
 
     /// Test-only: raw bytes into a named table, standing in for a domain store's write.
     func rawPut(tableNamed name: String, key: [UInt8], value: [UInt8]) throws(LarderError) {

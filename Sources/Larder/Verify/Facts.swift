@@ -12,30 +12,28 @@ enum Relation: Int, CaseIterable {
     case auditByRequest, auditByRef, auditByTime
     case accountRecords, transferRecords
     case incidentCreated, incidentTransitions, responseRecords, refundOutcomes
-    case decisionsByTime
     case historyEntries, releases, resolutions, resolutionShapes
     case refundRequests, cancelledCycles, incidentIndex
 
     /// How a problem on this relation is named.
     var info: (left: String, right: String, table: String, leftOnly: VerifyReport.Problem.Kind, rightOnly: VerifyReport.Problem.Kind) {
         switch self {
-        case .auditByRequest: ("the audit log", "audit_by_request", StoreTables.auditByRequestName, .missingIndexEntry, .danglingIndexEntry)
-        case .auditByRef: ("the audit log", "audit_by_ref", StoreTables.auditByRefName, .missingIndexEntry, .danglingIndexEntry)
-        case .auditByTime: ("the audit log", "audit_by_time", StoreTables.auditByTimeName, .missingIndexEntry, .danglingIndexEntry)
+        case .auditByRequest: ("the audit log", "index/request", StoreTables.auditByRequestName, .missingIndexEntry, .danglingIndexEntry)
+        case .auditByRef: ("the audit log", "index/ref", StoreTables.auditByRefName, .missingIndexEntry, .danglingIndexEntry)
+        case .auditByTime: ("the records before meta.time_ordered_from", "index/time", StoreTables.auditByTimeName, .missingIndexEntry, .danglingIndexEntry)
         case .accountRecords: ("the audit log", "ledger_accounts", StoreTables.ledgerAccountsName, .ledgerMismatch, .ledgerMismatch)
         case .transferRecords: ("the audit log", "ledger_transfers", StoreTables.ledgerTransfersName, .ledgerMismatch, .ledgerMismatch)
         case .incidentCreated: ("the audit log", "incidents", StoreTables.incidentsName, .incidentMismatch, .incidentMismatch)
         case .incidentTransitions: ("the audit log", "incidents", StoreTables.incidentsName, .incidentMismatch, .incidentMismatch)
         case .responseRecords: ("the audit log", "incidents", StoreTables.incidentsName, .incidentMismatch, .incidentMismatch)
         case .refundOutcomes: ("the audit log", "incident_refunds", StoreTables.incidentRefundsName, .incidentMismatch, .incidentMismatch)
-        case .decisionsByTime: ("decisions", "decisions_by_time", StoreTables.decisionsByTimeName, .missingIndexEntry, .danglingIndexEntry)
         case .historyEntries: ("ledger_transfers", "ledger_history", StoreTables.ledgerHistoryName, .ledgerMismatch, .ledgerMismatch)
         case .releases: ("ledger_transfers", "ledger_history", StoreTables.ledgerHistoryName, .ledgerMismatch, .ledgerMismatch)
         case .resolutions: ("ledger_transfers", "ledger_resolutions", StoreTables.ledgerResolutionsName, .ledgerMismatch, .ledgerMismatch)
         case .resolutionShapes: ("the resolved transfers", "the transfers resolving them", StoreTables.ledgerTransfersName, .ledgerMismatch, .ledgerMismatch)
         case .refundRequests: ("the incidents' refund responses", "incident_refunds", StoreTables.incidentRefundsName, .incidentMismatch, .incidentMismatch)
         case .cancelledCycles: ("the incidents' cancellation responses", "cancelled_cycles", StoreTables.cancelledCyclesName, .incidentMismatch, .incidentMismatch)
-        case .incidentIndex: ("incidents", "incidents_index", StoreTables.incidentsIndexName, .missingIndexEntry, .danglingIndexEntry)
+        case .incidentIndex: ("incidents", "index/incident", StoreTables.incidentsIndexName, .missingIndexEntry, .danglingIndexEntry)
         }
     }
 }

@@ -22,6 +22,10 @@ extension Verifier {
         chainInput[0] = 0x01
         let leafPrefix: [UInt8] = [0x00]
         var run = DecisionRun()
+        // Record times never decrease from here on (meta.time_ordered_from); the records before
+        // keep time entries in the index.
+        let orderedFrom = relations ? try AuditLog(txn: txn, tables: tables).timeOrderedFrom() : 1
+        var previousTime = Int64.min
         // The whole verify also checks the Merkle tree's first stored level from the leaf hashes
         // as they stream by: 256 leaves make one level-1 node (docs/FORMAT.md section 14.3).
         var tree = LevelOneCheck(active: hashing && relations)
@@ -99,7 +103,12 @@ extension Verifier {
             if fields.seq != seq {
                 problem(.seqMismatch, seq: seq, table: table, "the record says seq \(fields.seq)")
             }
-            logFacts(fields, seq: seq, run: &run)
+            if seq > orderedFrom, fields.timeMicros < previousTime {
+                problem(.outOfTimeOrder, seq: seq, table: table,
+                        "the record's time \(RFC3339.format(fields.timeMicros)) is before the record before it (\(RFC3339.format(previousTime)))")
+            }
+            previousTime = fields.timeMicros
+            logFacts(fields, seq: seq, timeEntry: seq < orderedFrom, run: &run)
             return tick("audit chain", done, total)
         }
         }
@@ -179,7 +188,7 @@ extension Verifier {
     }
 
     /// The facts one record holds, and what it says about decisions and the policy.
-    private func logFacts(_ fields: RecordFields, seq: UInt64, run: inout DecisionRun) {
+    private func logFacts(_ fields: RecordFields, seq: UInt64, timeEntry: Bool, run: inout DecisionRun) {
         // Index entries the record should have.
         scratch.reset()
         scratch.keyString(fields.requestID)
@@ -200,13 +209,15 @@ extension Verifier {
                 FactOrigin(seq: seq, what: "record \(seq) (ref \(InPlace.text(kind)):\(InPlace.text(id)))")
             }
         }
-        scratch.reset()
-        scratch.keyInt64(fields.timeMicros)
-        scratch.bigEndian(seq)
-        fact = facts.fact(.auditByTime)
-        fact.add(bytes: scratch.buffer)
-        facts.add(.auditByTime, .left, fact.finish()) {
-            FactOrigin(seq: seq, what: "record \(seq) (time \(RFC3339.format(fields.timeMicros)))")
+        if timeEntry {
+            scratch.reset()
+            scratch.keyInt64(fields.timeMicros)
+            scratch.bigEndian(seq)
+            fact = facts.fact(.auditByTime)
+            fact.add(bytes: scratch.buffer)
+            facts.add(.auditByTime, .left, fact.finish()) {
+                FactOrigin(seq: seq, what: "record \(seq) (time \(RFC3339.format(fields.timeMicros)))")
+            }
         }
 
         // Decisions: one per write that made one, unless a purge removed it since.

@@ -15,7 +15,8 @@ public struct VerifyReport: Sendable, Hashable {
             case leafHashMismatch
             /// SHA-256(0x01 ‖ previous ‖ leaf) differs from the stored chainHash.
             case chainHashMismatch
-            /// The chain head kept in meta differs from the last record.
+            /// The chain head kept in meta differs from the last record (schema 1 kept one;
+            /// schema 2 derives the head from the last record).
             case headMismatch
             /// A record has no entry in an index that should have one.
             case missingIndexEntry
@@ -32,6 +33,9 @@ public struct VerifyReport: Sendable, Hashable {
             case merkleTreeMismatch
             /// A value in meta (other than the chain head) differs from the audit record that set it.
             case metaMismatch
+            /// A record's time is earlier than the time of the record before it, in the part of the
+            /// log whose times never decrease (from `meta.time_ordered_from` on).
+            case outOfTimeOrder
         }
 
         public let kind: Kind
@@ -140,7 +144,8 @@ extension Store {
     }
 
     /// Checks the audit chain alone: seqs without gaps, each record's own seq, every leaf and
-    /// chain hash (computed from the bytes where they lie in the map), and `meta.chain_head`.
+    /// chain hash (computed from the bytes where they lie in the map), and that meta keeps no
+    /// chain head of its own (schema 2: the head is the last record).
     /// What an auditor's verifier does; ``verify(progress:isCancelled:)`` checks all of that and
     /// everything else.
     ///
@@ -244,22 +249,31 @@ final class Verifier {
 
     // MARK: Head and meta
 
+    /// Schema 2 keeps no chain head in meta (the head is the last record) and says in
+    /// `meta.time_ordered_from` where record times stop decreasing: at most one past the head.
     private func verifyHead() throws(LarderError) {
         guard !cancelled else { return }
-        guard let bytes = try txn.get(tables.meta, MetaKey.chainHead) else {
-            if report.head.seq != 0 {
-                problem(.headMismatch, seq: report.head.seq, table: StoreTables.metaName, "meta has no chain head")
-            }
+        let table = StoreTables.metaName
+        if let bytes = try txn.get(tables.meta, MetaKey.chainHead) {
+            problem(.metaMismatch, seq: nil, table: table,
+                    "meta holds a chain_head (\(bytes.hexString)), which schema 2 does not keep: the head is the last record")
+        }
+        guard let bytes = try txn.get(tables.meta, MetaKey.timeOrderedFrom) else {
+            problem(.metaMismatch, seq: nil, table: table, "meta has no time_ordered_from")
             return
         }
         var reader = ByteReader(bytes)
-        guard let seq = try? reader.readUInt64(), let hash = try? reader.readBytes(32), reader.isAtEnd else {
-            problem(.headMismatch, seq: nil, table: StoreTables.metaName, "the chain head in meta is malformed")
+        guard let from = try? reader.readUInt64(), reader.isAtEnd, from >= 1, from <= report.head.seq + 1 else {
+            problem(.metaMismatch, seq: nil, table: table,
+                    "meta.time_ordered_from (\(bytes.hexString)) is not a seq from 1 to one past the head (\(report.head.seq))")
             return
         }
-        if seq != report.head.seq || hash != report.head.chainHash {
-            problem(.headMismatch, seq: max(seq, report.head.seq), table: StoreTables.metaName,
-                    "meta says head seq \(seq) hash \(hash.hexString); the log ends at seq \(report.head.seq) hash \(report.head.chainHash.hexString) (records missing at the end?)")
+        if let bytes = try txn.get(tables.meta, MetaKey.decisionPurgeFrom) {
+            var reader = ByteReader(bytes)
+            if !((try? reader.readUInt64()).map { $0 >= 1 && $0 <= report.head.seq + 1 } == true && reader.isAtEnd) {
+                problem(.metaMismatch, seq: nil, table: table,
+                        "meta.decision_purge_from (\(bytes.hexString)) is not a seq from 1 to one past the head (\(report.head.seq))")
+            }
         }
     }
 
@@ -381,7 +395,6 @@ final class Verifier {
                                       .incidentCreated, .incidentTransitions, .responseRecords, .refundOutcomes]
         if !wanted.isDisjoint(with: fromLog) { try walkLog(hashing: false, relations: true) }
         if !wanted.isDisjoint(with: [.auditByRequest, .auditByRef, .auditByTime]) { try walkAuditIndexes() }
-        if wanted.contains(.decisionsByTime) { try verifyDecisions() }
         if !wanted.isDisjoint(with: [.accountRecords, .transferRecords, .historyEntries, .releases, .resolutions, .resolutionShapes]) {
             try verifyLedger()
         }

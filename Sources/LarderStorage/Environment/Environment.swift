@@ -79,10 +79,15 @@ package final class Environment: Sendable {
     ///   ``StorageError/Kind/exhausted`` when the disk is too full to create or open the store;
     ///   ``StorageError/Kind/failed`` or ``StorageError/Kind/damaged`` when LMDB cannot open it
     ///   (an I/O error, permissions, a damaged file).
-    package static func open(at path: String, options: Options = Options(), tables: [String]) throws(StorageError) -> Environment {
+    ///
+    /// `existingTables` are opened only when the store has them, never created: the tables of an
+    /// older schema, read once by a migration that then drops them (``WriteTransaction/dropTable(named:)``).
+    package static func open(at path: String, options: Options = Options(), tables: [String],
+                             existingTables: [String] = []) throws(StorageError) -> Environment {
         let handle = try EnvironmentHandle.open(path: path, limits: options.limits, durability: options.durability,
                                                 readOnly: options.readOnly, create: !options.readOnly && options.createIfMissing,
-                                                tableNames: tables, faults: options.faults, observer: options.observer)
+                                                tableNames: tables, existingTableNames: existingTables, faults: options.faults,
+                                                observer: options.observer)
         return Environment(handle: handle, options: options)
     }
 
@@ -121,8 +126,28 @@ package final class Environment: Sendable {
         return Table(name: name, dbi: dbi)
     }
 
+    /// A view of the table named `name` whose keys all start with the byte `prefix` (see
+    /// ``Table``): several views share one table.
+    ///
+    /// - throws: ``StorageError/Kind/notFound`` as ``table(_:key:value:)``.
+    package func table<K: OrderedKey, V: StoredValue>(_ name: String, prefix: UInt8, key: K.Type = K.self,
+                                                     value: V.Type = V.self) throws(StorageError) -> Table<K, V> {
+        guard let dbi = handle.tables[name] else {
+            throw StorageError(.notFound, "The store at \(path) has no table named \(name).", phase: .open)
+        }
+        return Table(name: name, dbi: dbi, keyPrefix: prefix)
+    }
+
     /// Whether a table of that name exists.
     package func hasTable(_ name: String) -> Bool { handle.tables[name] != nil }
+
+    /// Forgets tables a committed transaction dropped (``WriteTransaction/dropTable(named:)``):
+    /// they leave ``hasTable(_:)`` and the statistics. Waits for running transactions to end.
+    package func forgetTables(_ names: [String]) {
+        handle.gate.exclusive {
+            for name in names { handle.tables.removeValue(forKey: name) }
+        }
+    }
 
     // MARK: Reading
 
@@ -174,14 +199,19 @@ package final class Environment: Sendable {
     ///   ``StorageError/Kind/paused`` while the write breaker is open, ``StorageError/Kind/closed``
     ///   after close, ``StorageError/Kind/failed`` when LMDB fails to commit,
     ///   ``StorageError/Kind/restartRequired`` after LMDB reported a fatal error.
+    ///
+    /// With `isolated` false, `body` promises to check everything before it writes anything (a
+    /// refusal leaves the transaction as it was): grouped with other writes it then runs in the
+    /// batch's transaction itself, without a nested transaction of its own.
     @discardableResult
-    package func write<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
+    package func write<R>(isolated: Bool = true, _ body: (WriteTransaction) throws -> R) throws -> R {
         precondition(TransactionScope.current == .none,
                      "Environment.write inside a read or write closure would deadlock: use the transaction you were given.")
         return try withoutActuallyEscaping(body) { escapable in
             let box = OutcomeBox<R>()
             let done = DispatchSemaphore(value: 0)
             let request = WriteRequest(
+                isolated: isolated,
                 run: { txn in box.run { try escapable(txn) } },
                 finish: { error in
                     if let error { box.fail(error) }
@@ -196,10 +226,11 @@ package final class Environment: Sendable {
     /// Runs `body` in the write transaction, suspending (not blocking a thread of Swift's
     /// cooperative pool) until its changes are durable. See ``write(_:)-(WriteTransaction)->R``.
     @discardableResult
-    package func write<R: Sendable>(_ body: @escaping @Sendable (WriteTransaction) throws -> R) async throws -> R {
+    package func write<R: Sendable>(isolated: Bool = true, _ body: @escaping @Sendable (WriteTransaction) throws -> R) async throws -> R {
         let box = OutcomeBox<R>()
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
             let request = WriteRequest(
+                isolated: isolated,
                 run: { txn in box.run { try body(txn) } },
                 finish: { error in
                     if let error { box.fail(error) }

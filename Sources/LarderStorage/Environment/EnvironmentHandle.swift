@@ -16,8 +16,9 @@ final class EnvironmentHandle: @unchecked Sendable {
     let limits: Environment.Limits
     let readOnly: Bool
     let keySizeBytesMax: Int
-    /// Table name → DBI, as opened.
-    let tables: [String: MDB_dbi]
+    /// Table name → DBI, as opened. Changed only under ``gate`` held exclusively (a table dropped
+    /// by a schema migration is forgotten after its transaction committed).
+    var tables: [String: MDB_dbi]
     /// Held shared by everything that touches the map; exclusive only to adopt a map size that
     /// another process set (see ``MapGate``).
     let gate = MapGate()
@@ -60,7 +61,7 @@ final class EnvironmentHandle: @unchecked Sendable {
     /// costs address space only (the file grows with the data), and a map that never changes
     /// size can be read at any time without coordinating with a resize.
     static func open(path: String, limits: Environment.Limits, durability: Environment.Durability, readOnly: Bool, create: Bool,
-                     tableNames: [String], faults: LMDBFaults?,
+                     tableNames: [String], existingTableNames: [String] = [], faults: LMDBFaults?,
                      observer: (@Sendable (StorageEvent) -> Void)?) throws(StorageError) -> EnvironmentHandle {
         try limits.validate()
         guard tableNames.count <= limits.tablesMax else {
@@ -111,7 +112,9 @@ final class EnvironmentHandle: @unchecked Sendable {
             // Reader slots of processes that died while reading would otherwise stay taken forever.
             var dead: Int32 = 0
             try check(mdb_reader_check(env, &dead), "mdb_reader_check")
-            let tables = try openTables(env, tableNames, readOnly: readOnly, faults: faults)
+            var tables = try openTables(env, tableNames, readOnly: readOnly, faults: faults)
+            // Tables of an older schema, opened only to migrate from them: never created.
+            for (name, dbi) in try openTables(env, existingTableNames, readOnly: true, faults: faults) { tables[name] = dbi }
             let handle = EnvironmentHandle(env: env, path: resolved, limits: limits, readOnly: readOnly,
                                            keySizeBytesMax: Int(mdb_env_get_maxkeysize(env)), tables: tables,
                                            faults: faults, observer: observer, created: created)

@@ -5,13 +5,29 @@ internal import CLMDB
 /// Tables are declared when the environment opens (``Environment/open(at:options:tables:)``) and
 /// looked up by name with ``Environment/table(_:key:value:)``. A `Table` is only a typed name for
 /// the handle: it holds no data and can be copied and shared freely.
+///
+/// A table may also be a *view* of one part of a shared LMDB table: every key of the view is
+/// stored behind one prefix byte (``keyPrefix``), which reads and writes through the view add and
+/// strip, and a range of the view stays within its prefix. Several views with different prefixes
+/// (and key types) then share one B-tree, so that a write touching several of them dirties one
+/// tree's pages, not several trees'.
 package struct Table<Key: OrderedKey, Value: StoredValue>: Sendable, Hashable {
     package let name: String
     let dbi: UInt32
+    /// The byte every key of this view starts with in the shared table; nil for a whole table.
+    package let keyPrefix: UInt8?
 
-    init(name: String, dbi: MDB_dbi) {
+    init(name: String, dbi: MDB_dbi, keyPrefix: UInt8? = nil) {
+        precondition(keyPrefix.map { $0 < 0xFF } ?? true, "a view's prefix byte is below 0xFF")
         self.name = name
         self.dbi = dbi
+        self.keyPrefix = keyPrefix
+    }
+
+    /// The range of the shared table's encoded keys that `range` of this view covers.
+    func storedBounds(_ range: KeyRange<Key>) -> (lower: [UInt8]?, upper: [UInt8]?) {
+        guard let keyPrefix else { return (range.lower, range.upper) }
+        return ([keyPrefix] + (range.lower ?? []), range.upper.map { [keyPrefix] + $0 } ?? [keyPrefix + 1])
     }
 }
 

@@ -62,6 +62,36 @@ package class ReadTransaction {
         try withValueBytes(table, key, mapError: { $0 }) { (_: UnsafeRawBufferPointer) throws(StorageError) in () } != nil
     }
 
+    // MARK: Keys of views
+
+    /// Calls `body` with `key` encoded as `table` stores it: behind its view's prefix byte, if any.
+    @inline(__always)
+    func withStoredKey<K, V, R, E: Error>(_ table: Table<K, V>, _ key: K,
+                                           _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        guard let prefix = table.keyPrefix else { return try key.withEncodedKey(body) }
+        return try key.withEncodedKey { (bytes: UnsafeRawBufferPointer) throws(E) -> R in
+            try withUnsafeTemporaryAllocation(byteCount: bytes.count + 1, alignment: 1) {
+                (buffer: UnsafeMutableRawBufferPointer) throws(E) -> R in
+                buffer[0] = prefix
+                if !bytes.isEmpty { (buffer.baseAddress! + 1).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+                return try body(UnsafeRawBufferPointer(buffer))
+            }
+        }
+    }
+
+    /// An already encoded key as `table` stores it.
+    @inline(__always)
+    func storedKey<K, V>(_ table: Table<K, V>, _ key: [UInt8]) -> [UInt8] {
+        guard let prefix = table.keyPrefix else { return key }
+        return [prefix] + key
+    }
+
+    /// A stored key as the view sees it: without its prefix byte.
+    @inline(__always)
+    static func viewKey<K, V>(_ table: Table<K, V>, _ key: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        table.keyPrefix == nil || key.isEmpty ? key : UnsafeRawBufferPointer(rebasing: key[1...])
+    }
+
     // MARK: Bytes in place
 
     /// Calls `body` with the value stored under `key` where it lies in LMDB's map, without
@@ -87,7 +117,7 @@ package class ReadTransaction {
     ) throws(E) -> R? {
         let found: UnsafeRawBufferPointer?
         do {
-            found = try key.withEncodedKey { (keyBytes: UnsafeRawBufferPointer) throws(StorageError) -> UnsafeRawBufferPointer? in
+            found = try withStoredKey(table, key) { (keyBytes: UnsafeRawBufferPointer) throws(StorageError) -> UnsafeRawBufferPointer? in
                 try valueBytes(table.dbi, key: keyBytes, tableName: table.name)
             }
         } catch {
@@ -136,7 +166,15 @@ package class ReadTransaction {
         mapError: (StorageError) -> E,
         _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(E) -> Bool
     ) throws(E) {
-        try walk(table.dbi, lower: range.lower, upper: range.upper, direction: direction, mapError: mapError, body)
+        let bounds = table.storedBounds(range)
+        guard table.keyPrefix != nil else {
+            try walk(table.dbi, lower: bounds.lower, upper: bounds.upper, direction: direction, mapError: mapError, body)
+            return
+        }
+        try walk(table.dbi, lower: bounds.lower, upper: bounds.upper, direction: direction, mapError: mapError) {
+            (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(E) -> Bool in
+            try body(Self.viewKey(table, key), value)
+        }
     }
 
     /// ``withValueBytes(_:_:mapError:_:)`` with the key already encoded.
@@ -145,8 +183,8 @@ package class ReadTransaction {
         _ body: (UnsafeRawBufferPointer) throws(E) -> R
     ) throws(E) -> R? {
         let found: UnsafeRawBufferPointer?
-        do {
-            found = try key.withBytes { (keyBytes: UnsafeRawBufferPointer) throws(StorageError) -> UnsafeRawBufferPointer? in
+        do throws(StorageError) {
+            found = try storedKey(table, key).withBytes { (keyBytes: UnsafeRawBufferPointer) throws(StorageError) -> UnsafeRawBufferPointer? in
                 try valueBytes(table.dbi, key: keyBytes, tableName: table.name)
             }
         } catch {
@@ -171,6 +209,7 @@ package class ReadTransaction {
         _ table: Table<K, V>, mapError: (StorageError) -> E, _ body: (BytesCursor) throws(E) -> R
     ) throws(E) -> R {
         assertValid()
+        precondition(table.keyPrefix == nil, "a cursor walks a whole table, not a view of one")
         var pointer: OpaquePointer?
         do { try checkCall(mdb_cursor_open(txn, table.dbi, &pointer), "mdb_cursor_open") } catch { throw mapError(error) }
         let cursor = BytesCursor(transaction: self, cursor: pointer)
@@ -180,7 +219,6 @@ package class ReadTransaction {
         }
         return try body(cursor)
     }
-
 
     // MARK: Scans
 
@@ -209,8 +247,10 @@ package class ReadTransaction {
         _ table: Table<K, V>, in range: KeyRange<K> = .all, direction: CursorDirection = .forward,
         _ body: (Entry<K, V>) throws(StorageError) -> Bool
     ) throws(StorageError) {
-        try forEachRaw(table.dbi, lower: range.lower, upper: range.upper, direction: direction) { key, value throws(StorageError) in
-            try body(Entry(key: try K.decodeKey(key), value: try V.decodeValue(value)))
+        let bounds = table.storedBounds(range)
+        let stripped = table.keyPrefix == nil ? 0 : 1
+        try forEachRaw(table.dbi, lower: bounds.lower, upper: bounds.upper, direction: direction) { key, value throws(StorageError) in
+            try body(Entry(key: try K.decodeKey(stripped == 0 ? key : Array(key.dropFirst())), value: try V.decodeValue(value)))
         }
     }
 
@@ -309,7 +349,23 @@ package class ReadTransaction {
     // MARK: Statistics
 
     /// Entry count and pages of a table, as of this snapshot.
+    ///
+    /// A view of a shared table (``Table/keyPrefix``) counts its entries by walking them (its
+    /// page counts are those of the whole table).
     package func statistics<K, V>(_ table: Table<K, V>) throws(StorageError) -> TableUsage {
+        let whole = try statistics(dbi: table.dbi, name: table.name)
+        guard table.keyPrefix != nil else { return whole }
+        var entries = 0
+        try forEachBytes(table, mapError: { $0 }) { (_: UnsafeRawBufferPointer, _: UnsafeRawBufferPointer) throws(StorageError) -> Bool in
+            entries += 1
+            return true
+        }
+        return TableUsage(name: whole.name, entries: entries, depth: whole.depth, branchPages: whole.branchPages,
+                          leafPages: whole.leafPages, overflowPages: whole.overflowPages)
+    }
+
+    /// Statistics of the whole LMDB table a view belongs to (all its prefixes), without a walk.
+    package func sharedStatistics<K, V>(_ table: Table<K, V>) throws(StorageError) -> TableUsage {
         try statistics(dbi: table.dbi, name: table.name)
     }
 
@@ -373,7 +429,7 @@ package final class WriteTransaction: ReadTransaction {
     @discardableResult
     package func put<K, V>(_ table: Table<K, V>, _ key: K, _ value: V, mode: PutMode = .upsert) throws(StorageError) -> Bool {
         let encoded = value.encodeValue()
-        return try key.withEncodedKey { (keyBytes: UnsafeRawBufferPointer) throws(StorageError) -> Bool in
+        return try withStoredKey(table, key) { (keyBytes: UnsafeRawBufferPointer) throws(StorageError) -> Bool in
             try encoded.withBytes { (valueBytes: UnsafeRawBufferPointer) throws(StorageError) -> Bool in
                 try putBytes(table.dbi, key: keyBytes, value: valueBytes, mode: mode, tableName: table.name)
             }
@@ -383,7 +439,7 @@ package final class WriteTransaction: ReadTransaction {
     /// Deletes `key`; returns whether it was there.
     @discardableResult
     package func delete<K, V>(_ table: Table<K, V>, _ key: K) throws(StorageError) -> Bool {
-        try key.withEncodedKey { (keyBytes: UnsafeRawBufferPointer) throws(StorageError) -> Bool in
+        try withStoredKey(table, key) { (keyBytes: UnsafeRawBufferPointer) throws(StorageError) -> Bool in
             try deleteBytes(table.dbi, key: keyBytes, tableName: table.name)
         }
     }
@@ -450,6 +506,21 @@ package final class WriteTransaction: ReadTransaction {
 }
 
 extension WriteTransaction {
+    /// Deletes the table named `name` and everything in it (a schema migration dropping a table of
+    /// the older schema). Afterwards nothing may use the table; once the transaction committed,
+    /// ``Environment/forgetTables(_:)`` forgets its name. Returns false when there is no such table.
+    ///
+    /// - throws: a storage failure (the transaction is then failed).
+    @discardableResult
+    package func dropTable(named name: String) throws(StorageError) -> Bool {
+        assertValid()
+        guard let dbi = handle.tables[name] else { return false }
+        if let brokenBy { throw brokenBy.causing("mdb_drop") }
+        mutationCount += 1
+        try checkCall(mdb_drop(txn, dbi, 1), "mdb_drop")
+        return true
+    }
+
     /// Test-only: writes raw bytes into a named table inside this transaction.
     package func rawPut(tableNamed name: String, key: [UInt8], value: [UInt8]) throws(StorageError) {
         guard let dbi = handle.tables[name] else { throw StorageError(.notFound, "no table \(name)", phase: .write) }

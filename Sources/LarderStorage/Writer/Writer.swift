@@ -12,8 +12,13 @@ final class WriteRequest: @unchecked Sendable {
     /// Answers the caller once the outcome is durable (or failed). `nil` means: the closure's own
     /// result stands; an error (a storage failure in its transaction, a failed commit) replaces it.
     private let finish: (StorageError?) -> Void
+    /// False for a request that checks everything before it writes anything (a refusal leaves
+    /// the transaction as it was): in a batch it runs in the batch's transaction directly, with no
+    /// nested transaction of its own to begin and commit.
+    let isolated: Bool
 
-    init(run: @escaping (WriteTransaction) -> Bool, finish: @escaping (StorageError?) -> Void) {
+    init(isolated: Bool = true, run: @escaping (WriteTransaction) -> Bool, finish: @escaping (StorageError?) -> Void) {
+        self.isolated = isolated
         self.body = run
         self.finish = finish
     }
@@ -240,6 +245,27 @@ final class Writer: @unchecked Sendable {
             results[0] = runRequest(batch[0], in: parent)
         } else {
             for (index, request) in batch.enumerated() {
+                if !request.isolated {
+                    // Checked before writing: a refusal wrote nothing, so it needs no nested
+                    // transaction to roll back. One that wrote and then failed breaks that promise:
+                    // the batch is dropped and its requests run again alone.
+                    let transaction = WriteTransaction(handle: handle, txn: parent)
+                    results[index] = runRequest(request, in: transaction)
+                    switch results[index] {
+                    case .kept:
+                        continue
+                    case .threw where transaction.mutationCount == 0:
+                        continue
+                    case .threw, .broken, .notRun:
+                        mdb_txn_abort(parent)
+                        let error: StorageError = if case .broken(let broken) = results[index] { broken } else {
+                            StorageError(.failed, "A write that checks before it writes failed after writing; its batch runs again request by request.",
+                                         phase: .write)
+                        }
+                        results[index] = .notRun
+                        return .failed(error, results)
+                    }
+                }
                 var child: OpaquePointer?
                 let rc = mdb_txn_begin(handle.env, parent, 0, &child)
                 guard rc == MDB_SUCCESS, let child else {
@@ -271,7 +297,10 @@ final class Writer: @unchecked Sendable {
 
     /// Runs one request's closure in `txn` (which stays open for the caller to commit or abort).
     private func runRequest(_ request: WriteRequest, in txn: OpaquePointer) -> RequestResult {
-        let transaction = WriteTransaction(handle: handle, txn: txn)
+        runRequest(request, in: WriteTransaction(handle: handle, txn: txn))
+    }
+
+    private func runRequest(_ request: WriteRequest, in transaction: WriteTransaction) -> RequestResult {
         let ok = request.run(transaction)
         transaction.invalidate()
         // A storage failure decides, even when the closure caught it (or threw another error).
