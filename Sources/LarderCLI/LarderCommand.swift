@@ -17,7 +17,7 @@ public struct LarderCommand: AsyncParsableCommand {
             9 PERSISTENCE_ERROR; `verify` and `fleet verify` exit 1 when a log is damaged; 64 is a usage error.
             """,
         subcommands: [DemoCommand.self, ServeCommand.self, VerifyCommand.self, AuditCommand.self, IncidentsCommand.self,
-                      LedgerCommand.self, ProposalsCommand.self, ReportCommand.self, BackupCommand.self, StatsCommand.self,
+                      LedgerCommand.self, ProposalsCommand.self, ReportCommand.self, BackupCommand.self, MigrateCommand.self, StatsCommand.self,
                       TokenCommand.self, KeyCommand.self, CheckpointCommand.self, WitnessCommand.self, ShipCommand.self,
                       FleetCommand.self],
         defaultSubcommand: nil

@@ -136,6 +136,31 @@ struct CommandTests {
         #expect(again.status == 2)
     }
 
+    /// `larder migrate` brings the schema-1 fixture store to schema 2 in one audited write; the
+    /// read-only commands refuse the old store, untouched, and name the command; a second run
+    /// has nothing to do.
+    @Test func migrateBringsASchema1StoreForward() async throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/schema-v1/store/data.mdb")
+        try FileManager.default.createDirectory(atPath: db, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: fixture.path, toPath: db + "/data.mdb")
+        let refused = await larder("verify", "--db", db)
+        #expect(refused.status == 9)
+        #expect(refused.err.contains("larder migrate --db \(db)"), "\(refused.err)")
+        let migrated = await larder("migrate", "--db", db)
+        #expect(migrated.status == 0, "\(migrated.err)")
+        #expect(migrated.out.contains("migrated from schema 1 to 2"), "\(migrated.out)")
+        #expect(migrated.out.contains("SCHEMA_MIGRATED at seq 203"), "\(migrated.out)")
+        #expect(migrated.out.contains("\"from_schema\":1,\"to_schema\":2"), "\(migrated.out)")
+        #expect(await larder("verify", "--db", db).status == 0)
+        let again = await larder("migrate", "--db", db)
+        #expect(again.status == 0)
+        #expect(again.out.contains("nothing to migrate"), "\(again.out)")
+        let store = try Store.open(at: db, options: .init(readOnly: true))
+        defer { store.close() }
+        #expect(try store.read { try $0.audit.head() }.seq == 203)
+    }
+
     /// `larder stats` reports map use against the maximum the application recorded in the store,
     /// not against the tool's own default of 8 GiB.
     @Test func statsUsesTheLimitsTheApplicationRecorded() async throws {

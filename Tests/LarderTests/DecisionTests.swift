@@ -1,5 +1,6 @@
 import Foundation
 import Larder
+import LarderStorage
 import LarderTesting
 import Testing
 
@@ -137,5 +138,38 @@ struct DecisionTests {
         #expect(throws: LarderError.self) {
             try store.purgeDecisions(olderThanDays: 0, context: .test("purge-3", actor: "ops", role: .admin))
         }
+    }
+    /// A purge walks the log from where the last one left off (meta.decision_purge_from), not from
+    /// seq 1: a decision kept under an earlier record is not found again (verify names it instead).
+    @Test func aPurgeStartsWhereTheLastOneLeftOff() throws {
+        let temporary = try TemporaryStore()
+        let store = temporary.store
+        let clock = temporary.clock
+        let admin = WriteContext.test("purge-1", actor: "ops", role: .admin)
+        for index in 0..<3 {
+            let request = NoteRequest(order: "o\(index)", amount: index)
+            try store.write(.test("req-\(index)", decisionID: "old-\(index)"), request: request) { txn in try txn.note(request) }
+        }
+        let old = try #require(try store.environmentForTesting.rawGet(table: "decisions", key: "old-0".encodedKey))
+        clock.advance(seconds: 40 * 86_400)
+        let request = NoteRequest(order: "new", amount: 1)
+        let made = try store.write(.test("req-new", decisionID: "new-1"), request: request) { txn in try txn.note(request) }
+        #expect(try store.purgeDecisions(olderThanDays: 30, context: admin).result == 3)
+        // The walk stopped at the first record not older than the cutoff: the next purge starts there.
+        let from = try #require(try store.environmentForTesting.rawGet(table: "meta", key: "decision_purge_from".encodedKey))
+        #expect(from == withUnsafeBytes(of: try #require(made.auditSeq).bigEndian) { Array($0) })
+        #expect(try store.verify().isIntact)
+
+        // A decision put back under a record the purge walked past: verify names it, and the next
+        // purge (which does not walk there again) leaves it.
+        try store.environmentForTesting.rawPut(table: "decisions", key: "old-0".encodedKey, value: old)
+        let report = try store.verify()
+        #expect(report.problems.contains { $0.kind == .decisionMismatch && $0.detail.contains("before meta.decision_purge_from") },
+                "\(report.problems)")
+        clock.advance(seconds: 40 * 86_400)
+        let second = try store.purgeDecisions(olderThanDays: 30, context: .test("purge-2", actor: "ops", role: .admin))
+        #expect(second.result == 1)
+        #expect(try store.read { try $0.decisions.decision(id: "old-0") } != nil)
+        #expect(try store.read { try $0.decisions.decision(id: "new-1") } == nil)
     }
 }

@@ -152,6 +152,16 @@ public struct AuditLog {
         return seq
     }
 
+    /// The seq a decisions purge starts walking the log at (`meta.decision_purge_from`; 1 when
+    /// no purge removed anything yet).
+    func decisionPurgeFrom() throws(LarderError) -> UInt64 {
+        guard let bytes = try txn.get(tables.meta, MetaKey.decisionPurgeFrom) else { return 1 }
+        var reader = ByteReader(bytes)
+        let seq = try reader.readUInt64()
+        try reader.expectEnd()
+        return seq
+    }
+
     /// The time of record `seq`, read in place.
     func timeMicros(seq: UInt64) throws(LarderError) -> Int64 {
         guard let time = try txn.withValueBytes(tables.audit, seq, { value throws(LarderError) in try Self.time(value: value) }) else {

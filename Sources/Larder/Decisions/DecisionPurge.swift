@@ -57,16 +57,34 @@ extension Store {
             // The log says which writes made decisions: walked in seq order, it ends where record
             // times pass the cutoff (they never decrease from meta.time_ordered_from on). A decision
             // goes when the record walked is still its write's last (the decisionID was not used
-            // again since a purge) and it is older than the cutoff.
-            let orderedFrom = try AuditLog(txn: txn.txn, tables: tables).timeOrderedFrom()
+            // again since a purge) and it is older than the cutoff. The walk starts where the last
+            // purge left off (meta.decision_purge_from): every record before it was older than
+            // that purge's cutoff, so its decision went then or was made again later, and a purge
+            // reads only the log written since, not the whole history, inside the write.
+            let log = AuditLog(txn: txn.txn, tables: tables)
+            let orderedFrom = try log.timeOrderedFrom()
+            let start = try log.decisionPurgeFrom()
             var expired: [String] = []
+            // The first record not yet done with: a later purge starts there.
+            var next = start
+            var skipped: UInt64?
             let key = ScratchBytes(capacity: 256)
-            try txn.txn.forEachBytes(tables.audit) { seqBytes, value throws(LarderError) -> Bool in
+            try txn.txn.forEachBytes(tables.audit, in: .from(start)) { seqBytes, value throws(LarderError) -> Bool in
                 let seq = try AuditLog.seq(key: seqBytes)
+                next = seq
                 guard value.count > 64, let fields = try? RecordFields(UnsafeRawBufferPointer(rebasing: value[..<(value.count - 64)])) else {
+                    // Undecodable (verify names it): its decision, if any, cannot be found from here.
+                    if skipped == nil { skipped = seq }
                     return true
                 }
-                if seq >= orderedFrom && fields.timeMicros >= cutoff { return false }
+                if fields.timeMicros >= cutoff {
+                    if seq >= orderedFrom { return false }
+                    // Before time_ordered_from a later record may be older: walk on, but a later
+                    // purge must come back to this one.
+                    if skipped == nil { skipped = seq }
+                    return true
+                }
+                next = seq + 1
                 guard let decisionID = fields.decisionID else { return true }
                 key.reset()
                 key.keyString(decisionID)
@@ -80,6 +98,9 @@ extension Store {
             }
             guard !expired.isEmpty else { return 0 }
             for id in expired { try txn.txn.delete(tables.decisions, id) }
+            var from = ByteWriter(capacity: 8)
+            from.write(min(next, skipped ?? next))
+            try txn.txn.put(tables.meta, MetaKey.decisionPurgeFrom, from.bytes)
             var payload = JSONWriter()
             payload.object { o in
                 o.field("older_than_days", days)

@@ -120,6 +120,12 @@ public final class Store: Sendable {
     private let recordedLimits = Mutex<RecordedLimits?>(nil)
     /// Set by the first ``close()``: later calls change nothing and log nothing.
     private let closed = Atomic<Bool>(false)
+    /// The schema version this open found (nil: the open created the store).
+    private let schemaFoundAtOpen = Mutex<UInt32?>(nil)
+
+    /// The schema version the store had when this open found it: nil when the open created it,
+    /// lower than ``schemaVersion`` when the open migrated it (docs/FORMAT.md section 17).
+    public var schemaVersionAtOpen: UInt32? { schemaFoundAtOpen.withLock { $0 } }
 
     private init(environment: Environment, tables: StoreTables, options: Options, counters: StoreMetrics, log: StoreLog) {
         self.environment = environment
@@ -171,7 +177,7 @@ public final class Store: Sendable {
             if options.readOnly, !environment.hasTable(StoreTables.indexName), environment.hasTable(StoreTables.Legacy.auditByRequest) {
                 // A schema-1 store: only a writable open can migrate it.
                 throw LarderError(.persistenceError,
-                                  "The store at \(path) has schema version 1; this Larder reads schema \(Self.schemaVersion). Open it writable once (that migrates it, docs/FORMAT.md section 17); it was not touched.",
+                                  "The store at \(path) has schema version 1; this Larder reads schema \(Self.schemaVersion). Run `larder migrate --db \(path)` (or open it writable once: that migrates it, docs/FORMAT.md section 17); it was not touched.",
                                   failureClass: .dataInconsistency, failurePoint: .open)
             }
             let tables: StoreTables
@@ -237,6 +243,7 @@ public final class Store: Sendable {
 
     private func prepareSchema() throws(LarderError) {
         let found = try readMetaVersion()
+        schemaFoundAtOpen.withLock { $0 = found }
         switch found {
         case nil:
             guard !options.readOnly else {
@@ -250,7 +257,7 @@ public final class Store: Sendable {
         case let version? where version < Self.schemaVersion:
             guard !options.readOnly else {
                 throw LarderError(.persistenceError,
-                                  "The store at \(path) has schema version \(version); this Larder reads schema \(Self.schemaVersion). Open it writable once to migrate it; it was not touched.",
+                                  "The store at \(path) has schema version \(version); this Larder reads schema \(Self.schemaVersion). Run `larder migrate --db \(path)` (or open it writable once) to migrate it; it was not touched.",
                                   failureClass: .dataInconsistency, failurePoint: .open)
             }
         default:

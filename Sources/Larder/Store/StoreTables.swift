@@ -136,6 +136,8 @@ enum MetaKey {
     static let chainHead = "chain_head"
     /// Schema 2: the first seq from which record times never decrease (section 5.2).
     static let timeOrderedFrom = "time_ordered_from"
+    /// Schema 2: the seq the next decisions purge starts its walk of the log at (section 6).
+    static let decisionPurgeFrom = "decision_purge_from"
     static let policySHA256 = "policy_sha256"
     static let limits = "limits"
 }

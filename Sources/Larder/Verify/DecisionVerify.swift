@@ -58,6 +58,9 @@ extension Verifier {
         var done = 0
         var withRecords = 0
         var id: [UInt8] = []
+        // Every record before meta.decision_purge_from was walked by a purge and was older than
+        // its cutoff: a decision kept under one of them should have gone.
+        let purgedBefore = (try? AuditLog(txn: txn, tables: tables).decisionPurgeFrom()) ?? 1
         try txn.forEachBytes(tables.decisions) { key, value throws(LarderError) -> Bool in
             done += 1
             if !muted { report.otherRecordsChecked += 1 }
@@ -82,6 +85,10 @@ extension Verifier {
                 return tick("decisions", done, total)
             }
             if seq != 0 { withRecords += 1 }
+            if seq != 0, seq < purgedBefore {
+                problem(.decisionMismatch, seq: seq, table: table,
+                        "decision \(name) names audit seq \(seq), before meta.decision_purge_from (\(purgedBefore)): a purge walked past it and should have removed it")
+            }
             if !muted { try checkDecisionRecord(id: id, name: name, seq: seq, timeMicros: time) }
             return tick("decisions", done, total)
         }

@@ -268,6 +268,13 @@ final class Verifier {
                     "meta.time_ordered_from (\(bytes.hexString)) is not a seq from 1 to one past the head (\(report.head.seq))")
             return
         }
+        if let bytes = try txn.get(tables.meta, MetaKey.decisionPurgeFrom) {
+            var reader = ByteReader(bytes)
+            if !((try? reader.readUInt64()).map { $0 >= 1 && $0 <= report.head.seq + 1 } == true && reader.isAtEnd) {
+                problem(.metaMismatch, seq: nil, table: table,
+                        "meta.decision_purge_from (\(bytes.hexString)) is not a seq from 1 to one past the head (\(report.head.seq))")
+            }
+        }
     }
 
     /// The stored Merkle nodes against the records: each level L holds exactly ⌊head / 256^L⌋

@@ -194,3 +194,40 @@ struct BackupCommand: ParsableCommand {
         console.print("  chain head: seq \(report.head.seq) \(report.head.chainHash.hexString)")
     }
 }
+
+/// `larder migrate`: brings a store made by an earlier Larder to this build's schema, in the
+/// one audited write a writable open makes (docs/FORMAT.md section 17).
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Migrate a store made by an earlier Larder to this build's schema (one audited write, SCHEMA_MIGRATED).",
+        discussion: """
+            Any writable open migrates a store; this command does only that, and says what it did.
+            Audit records are not changed: their bytes and hashes stay as they are. A store at this
+            build's schema already is left as it is; like the other commands, this one records no
+            policy or limits of its own. Stop the applications that write the store first, take a
+            copy of the directory, then run `larder verify`.
+            """)
+
+    @OptionGroup var location: StoreLocation
+
+    func run() throws {
+        let console = Console.current
+        let store = try location.open(readOnly: false)
+        defer { store.close() }
+        guard let found = store.schemaVersionAtOpen, found < Store.schemaVersion else {
+            console.print("migrate: \(location.db) is at schema \(Store.schemaVersion) already; nothing to migrate")
+            return
+        }
+        // The migration's record is the open's last (the tool records no policy or limits).
+        let head = try store.read { try $0.audit.head() }.seq
+        let recent = try store.read { try $0.audit.records(fromSeq: head > 8 ? head - 8 : 1, limit: 9) }.records
+        guard let migration = recent.last(where: { $0.record.event == .schemaMigrated }) else {
+            throw LarderError(.auditFailed, "The store was opened at schema \(Store.schemaVersion) but no SCHEMA_MIGRATED record was found near the head (seq \(head)); run larder verify.",
+                              failurePoint: .open)
+        }
+        console.print("migrate: \(location.db) migrated from schema \(found) to \(Store.schemaVersion) in one audited write")
+        console.print("  SCHEMA_MIGRATED at seq \(migration.seq): \(migration.record.payload)")
+        console.print("  next: larder verify --db \(location.db)")
+    }
+}
