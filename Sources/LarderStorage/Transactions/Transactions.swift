@@ -40,12 +40,12 @@ package class ReadTransaction {
     }
 
     /// The cell that record views made in this transaction check (see ``ViewCells``): a view
-    /// is valid while the cell's count is the one it was made at. Taken from the pool at the
-    /// first call; the same cell for the rest of the transaction.
+    /// is valid while the cell's count is the one it was made at. The thread's cell, looked up at
+    /// the first call; the same cell for the rest of the transaction.
     package final func viewCell() -> UnsafePointer<UInt64> {
         assertValid()
         if let viewCellTaken { return UnsafePointer(viewCellTaken) }
-        let cell = ViewCells.take()
+        let cell = ViewCells.current()
         viewCellTaken = cell
         return UnsafePointer(cell)
     }
@@ -54,7 +54,7 @@ package class ReadTransaction {
     package final func endViews() {
         guard let cell = viewCellTaken else { return }
         viewCellTaken = nil
-        ViewCells.giveBack(cell)
+        ViewCells.end(cell)
     }
 
     /// Counts a put or delete: it may move or free the pages that bytes read in place lie on, so
