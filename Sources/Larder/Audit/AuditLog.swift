@@ -23,9 +23,17 @@ public struct AuditLog {
     /// The newest record's seq and chain hash (``ChainHead/empty`` for an empty log), read from
     /// the log itself.
     public func head() throws(LarderError) -> ChainHead {
-        guard let last = try txn.last(tables.audit) else { return .empty }
-        let parts = try AuditEntry.split(last.value)
-        return ChainHead(seq: last.key, chainHash: parts.chain)
+        // Read in place: the seq from the key, the chain hash from the value's last 32 bytes
+        // (every append reads the head; copying the whole record was most of that).
+        var head = ChainHead.empty
+        try txn.forEachBytes(tables.audit, direction: .backward) { key, value throws(LarderError) -> Bool in
+            guard value.count > 64 else {
+                throw ByteReader.malformed("an audit value of \(value.count) bytes is too short")
+            }
+            head = ChainHead(seq: try Self.seq(key: key), chainHash: Array(UnsafeRawBufferPointer(rebasing: value[(value.count - 32)...])))
+            return false
+        }
+        return head
     }
 
     /// How many records the log holds.

@@ -86,7 +86,9 @@ public struct CorrelationRef: Hashable, Sendable, Codable, Comparable, CustomStr
             throw LarderError(.validationFailed,
                               "Correlation kind \(JSONWriter.quoted(kind)) must be 1 to \(Self.kindBytesMax) bytes of a-z, 0-9 and _.")
         }
-        try WriteContext.validateIdentifier(id, field: "correlation \(kind) id")
+        // The label is built only for the message: most refs are valid, and building it was
+        // most of this check's cost on the write path.
+        if !WriteContext.isIdentifier(id) { try WriteContext.validateIdentifier(id, field: "correlation \(kind) id") }
     }
 
     /// By kind bytes, then id bytes (UTF-8, unsigned): the order refs are stored in.

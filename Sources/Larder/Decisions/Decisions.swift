@@ -135,8 +135,27 @@ package enum Fingerprint {
 }
 
 /// What a request's fingerprint covers.
-private struct FingerprintEnvelope<Body: Encodable>: Encodable {
+package struct FingerprintEnvelope<Body: Encodable>: Encodable {
     let actor: ActorIdentity
     let operation: String
     let request: Body
+
+    package init(actor: ActorIdentity, operation: String, request: Body) {
+        self.actor = actor
+        self.operation = operation
+        self.request = request
+    }
+}
+
+extension FingerprintEnvelope: JCSDirect where Body: JCSDirect {
+    package func writeJCS(to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        JCSWrite.name("actor", first: true, to: &out)
+        actor.writeJCS(to: &out)
+        JCSWrite.name("operation", to: &out)
+        JCSWrite.string(operation, to: &out)
+        JCSWrite.name("request", to: &out)
+        request.writeJCS(to: &out)
+        out.append(UInt8(ascii: "}"))
+    }
 }

@@ -58,6 +58,8 @@ public struct WriteContext: Sendable, Hashable {
 
     /// Throws VALIDATION_FAILED unless `value` is a well-formed identifier.
     public static func validateIdentifier(_ value: String, field: String) throws(LarderError) {
+        // The common case in one pass over the bytes; the checks below only name what is wrong.
+        if isIdentifier(value) { return }
         guard !value.isEmpty else {
             throw LarderError(.validationFailed, "\(field) is required and must not be empty.")
         }
@@ -84,6 +86,14 @@ public struct WriteContext: Sendable, Hashable {
         let full = "\(parent).\(chosen)"
         try validateIdentifier(full, field: "\(field.dropLast(2)) id \(JSONWriter.quoted(full))")
         return full
+    }
+
+    /// Whether `value` passes ``validateIdentifier(_:field:)``, without building its message.
+    static func isIdentifier(_ value: String) -> Bool {
+        var value = value
+        return value.withUTF8 { bytes in
+            !bytes.isEmpty && bytes.count <= identifierBytesMax && bytes.allSatisfy(isIdentifierByte)
+        }
     }
 
     static func isIdentifierByte(_ byte: UInt8) -> Bool {

@@ -31,6 +31,19 @@ package enum JCS {
     /// - throws: VALIDATION_FAILED when the value cannot be written as I-JSON (a NaN or an
     ///   infinity, or a value that encodes nothing at all).
     package static func encode<T: Encodable>(_ value: T) throws(LarderError) -> [UInt8] {
+        // The write path's own types write their bytes directly (``JCSDirect``).
+        if let direct = value as? any JCSDirect {
+            var out: [UInt8] = []
+            out.reserveCapacity(256)
+            direct.writeJCS(to: &out)
+            return out
+        }
+        return try encodeThroughEncodable(value)
+    }
+
+    /// The canonical bytes of `value`, always through `Encodable` (the reference ``JCSDirect``
+    /// writers are held to).
+    package static func encodeThroughEncodable<T: Encodable>(_ value: T) throws(LarderError) -> [UInt8] {
         let encoder = JCSEncoder(codingPath: [])
         do {
             try encoder.encodeValue(value)
