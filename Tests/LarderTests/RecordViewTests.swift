@@ -163,6 +163,59 @@ struct RecordViewTests {
         #expect(visited == 1)
     }
 
+    /// `isEvent` compares word by word with an overlapping last word: it must agree with `==` on
+    /// the decoded event for names of every length around the word size, names that differ only
+    /// in their first or last byte, prefixes and extensions, and the empty name.
+    @Test func isEventAgreesWithTheDecodedEvent() throws {
+        let seed = SeededGenerator.seedFromEnvironment(default: 0x15_E7E)
+        var random = SeededGenerator(seed: seed)
+        let temporary = try TemporaryStore()
+        let store = temporary.store
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ_é")
+        var names: [AuditEvent] = []
+        for length in 1...34 {
+            names.append(AuditEvent(rawValue: String((0..<length).map { _ in alphabet.randomElement(using: &random)! })))
+        }
+        for (index, name) in names.enumerated() {
+            try store.write(.test("e-\(index)")) { txn in try txn.appendAudit(AuditDraft(event: name, payload: "{}")) }
+        }
+        try store.read { view in
+            try view.audit.forEachRecord(limit: 1_000) { record in
+                let event = try record.event
+                let utf8 = Array(event.rawValue.utf8)
+                var candidates: [AuditEvent] = [event, "", AuditEvent(rawValue: event.rawValue + "X"), AuditEvent(rawValue: "X" + event.rawValue)]
+                candidates += names
+                if !utf8.isEmpty {
+                    candidates.append(AuditEvent(rawValue: String(decoding: utf8.dropLast(), as: UTF8.self)))
+                    for index in [0, utf8.count / 2, utf8.count - 1] where utf8[index] < 0x80 {
+                        var changed = utf8
+                        changed[index] = changed[index] == UInt8(ascii: "Q") ? UInt8(ascii: "R") : UInt8(ascii: "Q")
+                        candidates.append(AuditEvent(rawValue: String(decoding: changed, as: UTF8.self)))
+                    }
+                }
+                for candidate in candidates {
+                    #expect(record.isEvent(candidate) == (candidate == event),
+                            "seed \(seed): \(event.rawValue) against \(candidate.rawValue)")
+                }
+            }
+        }
+    }
+
+    /// A view made in a write transaction after its last write reads normally: only the views made
+    /// before a write end with it.
+    @Test func aViewMadeAfterAWriteInTheSameTransactionIsValid() throws {
+        let temporary = try TemporaryStore()
+        let seq = try temporary.store.write(.test("after")) { txn in
+            let before = try txn.view.audit.head().seq
+            try txn.appendAudit(AuditDraft(event: "ORDER_NOTED", payload: "{}"))
+            var seen: [UInt64] = []
+            try txn.view.audit.forEachRecord(fromSeq: before, limit: 10) { record in seen.append(record.seq) }
+            #expect(seen == [before, before + 1])
+            return try #require(try txn.view.audit.recordView(seq: before + 1)).seq
+        }
+        #expect(seq.result > 1)
+    }
+
     /// A view used after its read closure returned stops the process (its bytes belong to a
     /// snapshot that is gone) rather than reading freed memory.
     @Test func aViewThatEscapesItsClosureStopsTheProcess() async {
@@ -183,6 +236,36 @@ struct RecordViewTests {
                 try txn.appendAudit(AuditDraft(event: "ORDER_NOTED", payload: "{}"))
                 _ = record?.seq
             }
+        }
+    }
+
+    /// A view kept from a scan is stopped even after later reads reused what its snapshot's views
+    /// checked: whichever transaction holds its check by then, the view finds it moved on.
+    @Test func aViewFromAScanStopsTheProcessAfterLaterReads() async {
+        await #expect(processExitsWith: .signal(SIGILL)) {
+            let temporary = try TemporaryStore()
+            var kept: [AuditRecordView] = []
+            try temporary.store.read { view in
+                try view.audit.forEachRecord(limit: 10) { record in kept.append(record) }
+            }
+            for _ in 0..<3 {
+                let count = try temporary.store.read { view in
+                    var count = 0
+                    try view.audit.forEachRecord(limit: 10) { record in count += record.seq > 0 ? 1 : 0 }
+                    return count
+                }
+                precondition(count == kept.count, "later reads see the same records")
+            }
+            _ = kept.first?.timeMicros
+        }
+    }
+
+    /// A transfer view that escaped its read closure stops the process too.
+    @Test func aTransferViewThatEscapesItsClosureStopsTheProcess() async {
+        await #expect(processExitsWith: .signal(SIGILL)) {
+            let temporary = try RecordViewTests.randomStore(seed: 1, count: 0)
+            let escaped = try temporary.store.read { view in try view.ledger.transferView(id: "t-0") }
+            _ = escaped?.amount
         }
     }
 }

@@ -91,7 +91,7 @@ extension AuditRecordView {
     ///
     /// - throws: PERSISTENCE_ERROR when the stored record is malformed (nothing is written then).
     public func writeJSON(to json: inout JSONWriter) throws(LarderError) {
-        scope.checkView(stamp)
+        validity.check()
         let recordCount = value.count - 64
         try AuditJSON.write(record: record, leaf: UnsafeRawBufferPointer(rebasing: value[recordCount..<(recordCount + 32)]),
                             chain: UnsafeRawBufferPointer(rebasing: value[(recordCount + 32)...]), to: &json)

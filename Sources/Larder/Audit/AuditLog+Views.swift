@@ -12,7 +12,7 @@ extension AuditLog {
     public func recordView(seq: UInt64) throws(LarderError) -> AuditRecordView? {
         let txn = self.txn
         return try txn.withValueBytes(tables.audit, seq) { (value: UnsafeRawBufferPointer) throws(LarderError) -> AuditRecordView in
-            try AuditRecordView(scope: txn, value: value)
+            try AuditRecordView(validity: txn.viewValidity(), value: value)
         }
     }
 
@@ -35,27 +35,40 @@ extension AuditLog {
     public func forEachRecord(fromSeq: UInt64 = 1, limit: Int, direction: ScanDirection = .forward,
                               _ body: (AuditRecordView) throws -> Void) throws -> UInt64? {
         try Self.validate(limit: limit)
-        let range: KeyRange<UInt64> = direction == .forward ? .from(fromSeq) : .between(0, through: fromSeq)
+        // Backward, every key at or below fromSeq: no lower bound to compare each key with.
+        let range: KeyRange<UInt64> = direction == .forward ? .from(fromSeq)
+            : KeyRange(lowerBytes: nil, upperBytes: fromSeq.encodedKey + [0])
         let txn = self.txn
-        var visited = 0
+        let cell = txn.raw.viewCell()
         var next: UInt64?
         var thrown: (any Error)?
-        try txn.forEachBytes(tables.audit, in: range, direction: direction) { (key, value) throws(LarderError) -> Bool in
-            guard visited < limit else {
-                next = try Self.seq(key: key)
-                return false
+        // The loop steps the walk itself: one call into the storage core per record, no closure
+        // of its own per record, and each view a plain value (see ``ViewValidity``).
+        try txn.withBytesWalk(tables.audit, in: range, direction: direction) { (walk: BytesWalk) throws(LarderError) in
+            var visited = 0
+            while try Self.step(walk) {
+                guard visited < limit else {
+                    next = try Self.seq(key: walk.key)
+                    return
+                }
+                // Made per record: a write in `body` ends the views made before it, not later ones.
+                let view = try AuditRecordView(validity: ViewValidity(cell: cell), value: walk.value)
+                do {
+                    try body(view)
+                } catch {
+                    thrown = error
+                    return
+                }
+                visited += 1
             }
-            let view = try AuditRecordView(scope: txn, value: value)
-            do {
-                try body(view)
-            } catch {
-                thrown = error
-                return false
-            }
-            visited += 1
-            return true
         }
         if let thrown { throw thrown }
         return next
+    }
+
+    /// One step of a walk, its failure in the contract's errors.
+    @inline(__always)
+    private static func step(_ walk: BytesWalk) throws(LarderError) -> Bool {
+        do { return try walk.next() } catch { throw LarderError(error) }
     }
 }

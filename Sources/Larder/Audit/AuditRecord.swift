@@ -10,31 +10,35 @@ import Darwin
 /// break clients; the events Larder itself writes (docs/FORMAT.md section 7) are predefined.
 public struct AuditEvent: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral, CustomStringConvertible {
     public let rawValue: String
-    public init(rawValue: String) { self.rawValue = rawValue }
-    public init(stringLiteral value: String) { self.rawValue = value }
+    @inlinable public init(rawValue: String) { self.rawValue = rawValue }
+    @inlinable public init(stringLiteral value: String) { self.rawValue = value }
     public var description: String { rawValue }
 
-    public static let opFailureRecorded: AuditEvent = "OP_FAILURE_RECORDED"
-    public static let opResponseApplied: AuditEvent = "OP_RESPONSE_APPLIED"
-    public static let opCreditGranted: AuditEvent = "OP_CREDIT_GRANTED"
-    public static let opRefundIssued: AuditEvent = "OP_REFUND_ISSUED"
-    public static let opRefundOutcome: AuditEvent = "OP_REFUND_OUTCOME_RECORDED"
-    public static let opOverrideUsed: AuditEvent = "OP_OVERRIDE_USED"
-    public static let incidentStateChanged: AuditEvent = "INCIDENT_STATE_CHANGED"
-    public static let ledgerAccountCreated: AuditEvent = "LEDGER_ACCOUNT_CREATED"
-    public static let ledgerTransferPosted: AuditEvent = "LEDGER_TRANSFER_POSTED"
-    public static let ledgerTransferReversed: AuditEvent = "LEDGER_TRANSFER_REVERSED"
-    public static let ledgerTransferPending: AuditEvent = "LEDGER_TRANSFER_PENDING"
-    public static let ledgerPendingPosted: AuditEvent = "LEDGER_PENDING_POSTED"
-    public static let ledgerPendingVoided: AuditEvent = "LEDGER_PENDING_VOIDED"
-    public static let schemaMigrated: AuditEvent = "SCHEMA_MIGRATED"
-    public static let decisionsPurged: AuditEvent = "DECISIONS_PURGED"
-    public static let policyChanged: AuditEvent = "POLICY_CHANGED"
-    public static let limitsRecorded: AuditEvent = "LIMITS_RECORDED"
+    // The predefined events are inlinable literals rather than stored constants: a scan that
+    // compares every record's event with one (`record.isEvent(.ledgerTransferPosted)`) then
+    // neither calls a global's accessor nor retains and releases its string per record.
+
+    @inlinable public static var opFailureRecorded: AuditEvent { "OP_FAILURE_RECORDED" }
+    @inlinable public static var opResponseApplied: AuditEvent { "OP_RESPONSE_APPLIED" }
+    @inlinable public static var opCreditGranted: AuditEvent { "OP_CREDIT_GRANTED" }
+    @inlinable public static var opRefundIssued: AuditEvent { "OP_REFUND_ISSUED" }
+    @inlinable public static var opRefundOutcome: AuditEvent { "OP_REFUND_OUTCOME_RECORDED" }
+    @inlinable public static var opOverrideUsed: AuditEvent { "OP_OVERRIDE_USED" }
+    @inlinable public static var incidentStateChanged: AuditEvent { "INCIDENT_STATE_CHANGED" }
+    @inlinable public static var ledgerAccountCreated: AuditEvent { "LEDGER_ACCOUNT_CREATED" }
+    @inlinable public static var ledgerTransferPosted: AuditEvent { "LEDGER_TRANSFER_POSTED" }
+    @inlinable public static var ledgerTransferReversed: AuditEvent { "LEDGER_TRANSFER_REVERSED" }
+    @inlinable public static var ledgerTransferPending: AuditEvent { "LEDGER_TRANSFER_PENDING" }
+    @inlinable public static var ledgerPendingPosted: AuditEvent { "LEDGER_PENDING_POSTED" }
+    @inlinable public static var ledgerPendingVoided: AuditEvent { "LEDGER_PENDING_VOIDED" }
+    @inlinable public static var schemaMigrated: AuditEvent { "SCHEMA_MIGRATED" }
+    @inlinable public static var decisionsPurged: AuditEvent { "DECISIONS_PURGED" }
+    @inlinable public static var policyChanged: AuditEvent { "POLICY_CHANGED" }
+    @inlinable public static var limitsRecorded: AuditEvent { "LIMITS_RECORDED" }
     /// A checkpoint of the audit log's Merkle tree was signed (docs/FORMAT.md section 14.7).
-    public static let checkpointSigned: AuditEvent = "CHECKPOINT_SIGNED"
+    @inlinable public static var checkpointSigned: AuditEvent { "CHECKPOINT_SIGNED" }
     /// The stored nodes of the Merkle tree were computed for records written before the store kept them.
-    public static let merkleTreeBuilt: AuditEvent = "MERKLE_TREE_BUILT"
+    @inlinable public static var merkleTreeBuilt: AuditEvent { "MERKLE_TREE_BUILT" }
 }
 
 /// A correlation reference: what a record is about (`order:4411`, `pack:P-9`, `incident:…`).

@@ -3,8 +3,10 @@
 ///
 /// A view is valid only inside the `store.read { }` closure it came from, like a row of a
 /// database cursor: the bytes it reads belong to that snapshot. Using it after the closure
-/// returned stops the program with a precondition failure (never a read of freed memory). Copy
-/// what must outlive the closure with ``decoded()``, or into your own values.
+/// returned, or in a write transaction after that transaction's next put or delete, stops the
+/// program with a precondition failure (never a read of freed memory). Copy what must outlive
+/// the closure with ``decoded()``, or into your own values. The check is one load and one compare
+/// per field, and a view holds no reference: making and copying one costs no reference counting.
 ///
 /// ```swift
 /// let posted = try store.read { view in
@@ -20,24 +22,38 @@
 /// throw PERSISTENCE_ERROR when the stored bytes are malformed (a damaged store), as decoding
 /// the whole record would.
 public struct AuditRecordView {
-    let scope: TableReader
-    /// The scope's mutation count when the view was made (see ``TableReader/checkView(_:)``).
-    let stamp: Int
+    /// Checked before every access: the view's closure has not returned, nor its transaction
+    /// written since the view was made. A plain value: making and copying a view touches no
+    /// reference count.
+    @usableFromInline let validity: ViewValidity
     /// recordBytes ‖ leafHash ‖ chainHash, in the map.
-    let value: UnsafeRawBufferPointer
+    @usableFromInline let value: UnsafeRawBufferPointer
 
     /// The record's first fixed fields: version (1), seq (8), time (8), the event's length (4).
     static let headerBytes = 21
 
     /// Checks what every access relies on: the hashes' room, the version, and the event in bounds.
-    init(scope: TableReader, value: UnsafeRawBufferPointer) throws(LarderError) {
-        guard value.count > 64 else {
-            throw ByteReader.malformed("an audit value of \(value.count) bytes is too short")
-        }
-        try Self.checkHeader(UnsafeRawBufferPointer(rebasing: value[..<(value.count - 64)]))
-        self.scope = scope
-        stamp = scope.viewStamp
+    /// Made once per record of a scan: the checks are inline, their errors built out of line.
+    @inline(__always)
+    init(validity: ViewValidity, value: UnsafeRawBufferPointer) throws(LarderError) {
+        let recordCount = value.count - 64
+        guard recordCount >= Self.headerBytes, value[0] == AuditRecord.formatVersion,
+              Int(UInt32(bigEndian: value.loadUnaligned(fromByteOffset: 17, as: UInt32.self))) <= recordCount - Self.headerBytes
+        else { throw Self.headerError(value) }
+        self.validity = validity
         self.value = value
+    }
+
+    /// Why ``init(validity:value:)`` refused `value`.
+    @inline(never)
+    static func headerError(_ value: UnsafeRawBufferPointer) -> LarderError {
+        guard value.count > 64 else { return ByteReader.malformed("an audit value of \(value.count) bytes is too short") }
+        do {
+            try checkHeader(UnsafeRawBufferPointer(rebasing: value[..<(value.count - 64)]))
+        } catch {
+            return error
+        }
+        return ByteReader.malformed("an audit value's header is malformed")
     }
 
     /// Checks the fixed start of canonical record bytes: the version, and room for seq, time and
@@ -61,28 +77,67 @@ public struct AuditRecordView {
 
     // MARK: Fields
 
+    // seq, timeMicros and isEvent are what a scan reads of every record: inlinable, so that a
+    // scan's closure in another module reads them in place, without a call each.
+
     /// The record's sequence number.
+    @inlinable
     public var seq: UInt64 {
-        scope.checkView(stamp)
+        validity.check()
         return UInt64(bigEndian: value.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
     }
 
     /// When the record was written, in microseconds since 1970 (UTC).
+    @inlinable
     public var timeMicros: UnixMicros {
-        scope.checkView(stamp)
+        validity.check()
         return Int64(bitPattern: UInt64(bigEndian: value.loadUnaligned(fromByteOffset: 9, as: UInt64.self)))
     }
 
     /// Whether the record's event is `event`, compared as bytes (nothing is built).
+    @inlinable @inline(__always)
     public func isEvent(_ event: AuditEvent) -> Bool {
-        scope.checkView(stamp)
-        return UTF8Text.equals(eventBytes, event.rawValue)
+        validity.check()
+        let count = Int(UInt32(bigEndian: value.loadUnaligned(fromByteOffset: 17, as: UInt32.self)))
+        let bytes = value.baseAddress! + Self.eventStart
+        // A native or literal string lends its UTF-8 where it lies (no copy, no retain).
+        return event.rawValue.utf8.withContiguousStorageIfAvailable { utf8 in
+            utf8.count == count && (count == 0 || Self.bytesEqual(bytes, UnsafeRawPointer(utf8.baseAddress!), count: count))
+        } ?? Self.equalsBridged(UnsafeRawBufferPointer(start: bytes, count: count), event.rawValue)
+    }
+
+    /// ``isEvent(_:)`` for a string without contiguous UTF-8 (bridged): out of line.
+    @usableFromInline @inline(never)
+    static func equalsBridged(_ bytes: UnsafeRawBufferPointer, _ string: String) -> Bool {
+        UTF8Text.equals(bytes, string)
+    }
+
+    /// Where the event's bytes start (the header's last field is their count).
+    @inlinable static var eventStart: Int { 21 }
+
+    /// Whether `count` bytes at `bytes` and at `other` are equal: a word at a time (the last
+    /// word overlapping the one before), inlined; a call to `memcmp` costs as much as the
+    /// comparison of an event name.
+    @inlinable @inline(__always)
+    static func bytesEqual(_ bytes: UnsafeRawPointer, _ other: UnsafeRawPointer, count: Int) -> Bool {
+        guard count >= 8 else {
+            for offset in 0..<count where bytes.load(fromByteOffset: offset, as: UInt8.self) != other.load(fromByteOffset: offset, as: UInt8.self) {
+                return false
+            }
+            return true
+        }
+        var offset = 0
+        while offset < count - 8 {
+            guard bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self) == other.loadUnaligned(fromByteOffset: offset, as: UInt64.self) else { return false }
+            offset += 8
+        }
+        return bytes.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) == other.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
     }
 
     /// The record's event.
     public var event: AuditEvent {
         get throws(LarderError) {
-            scope.checkView(stamp)
+            validity.check()
             return AuditEvent(rawValue: try UTF8Text.string(eventBytes))
         }
     }
@@ -170,26 +225,26 @@ public struct AuditRecordView {
 
     /// Calls `body` with the record's canonical bytes (what the hashes cover) where they lie.
     public func withRecordBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        scope.checkView(stamp)
+        validity.check()
         return try body(record)
     }
 
     /// SHA-256(0x00 ‖ recordBytes), as stored.
     public var leafHash: [UInt8] {
-        scope.checkView(stamp)
+        validity.check()
         return Array(value[recordCount..<(recordCount + 32)])
     }
 
     /// SHA-256(0x01 ‖ previous chainHash ‖ leafHash), as stored.
     public var chainHash: [UInt8] {
-        scope.checkView(stamp)
+        validity.check()
         return Array(value[(recordCount + 32)...])
     }
 
     /// The record as an owned value, independent of the snapshot: what ``AuditLog/record(seq:)``
     /// returns.
     public func decoded() throws(LarderError) -> AuditEntry {
-        scope.checkView(stamp)
+        validity.check()
         return try AuditEntry.decode(value)
     }
 
@@ -224,7 +279,7 @@ public struct AuditRecordView {
     }
 
     func layout() throws(LarderError) -> Layout {
-        scope.checkView(stamp)
+        validity.check()
         return try Self.layout(of: record)
     }
 

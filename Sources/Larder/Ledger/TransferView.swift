@@ -6,9 +6,8 @@
 /// let amount = try store.read { view in try view.ledger.transferView(id: "t-1")?.amount }
 /// ```
 public struct TransferView {
-    let scope: TableReader
-    /// The scope's mutation count when the view was made (see ``TableReader/checkView(_:)``).
-    let stamp: Int
+    /// Checked before every access (see ``ViewValidity``).
+    let validity: ViewValidity
     /// The transfer's id (its key).
     public let id: String
     let value: UnsafeRawBufferPointer
@@ -22,21 +21,20 @@ public struct TransferView {
         for _ in 0..<3 { _ = try reader.readStringBytes() }
         amountOffset = reader.offset
         _ = try reader.readUInt64()
-        self.scope = scope
-        stamp = scope.viewStamp
+        validity = scope.viewValidity()
         self.id = id
         self.value = value
     }
 
     /// The amount moved, in the ledger's unit.
     public var amount: UInt64 {
-        scope.checkView(stamp)
+        validity.check()
         return UInt64(bigEndian: value.loadUnaligned(fromByteOffset: amountOffset, as: UInt64.self))
     }
 
     public var kind: TransferKind {
         get throws(LarderError) {
-            scope.checkView(stamp)
+            validity.check()
             var reader = RawReader(value, offset: 1)
             return try TransferKind(stored: try reader.readStringBytes())
         }
@@ -86,7 +84,7 @@ public struct TransferView {
 
     /// The transfer as an owned value: what ``LedgerReader/transfer(id:)`` returns.
     public func decoded() throws(LarderError) -> Transfer {
-        scope.checkView(stamp)
+        validity.check()
         return try Transfer.decode(id: id, value)
     }
 
@@ -94,14 +92,14 @@ public struct TransferView {
 
     /// The `index`-th string after the version (0: kind, 1: debit, 2: credit).
     private func string(at index: Int) throws(LarderError) -> String {
-        scope.checkView(stamp)
+        validity.check()
         var reader = RawReader(value, offset: 1)
         for _ in 0..<index { _ = try reader.readStringBytes() }
         return try reader.readString()
     }
 
     private func afterAmount() -> RawReader {
-        scope.checkView(stamp)
+        validity.check()
         return RawReader(value, offset: amountOffset + 8)
     }
 

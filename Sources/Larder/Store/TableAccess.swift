@@ -5,32 +5,17 @@ import LarderStorage
 /// Larder. Invalid once the transaction's closure returns, like the transaction itself.
 class TableReader {
     let raw: ReadTransaction
-    /// False once the closure this snapshot was handed to has returned. Record views check it
-    /// before every access: their bytes live in LMDB's map only as long as the transaction.
-    ///
-    /// Not checked for exclusive access at run time: it is read by every field of every view
-    /// (the dynamic check cost more than the field), only ever written by ``close()`` once the
-    /// closure has returned, and a snapshot is used by one thread at a time.
-    @exclusivity(unchecked) private(set) final var isOpen = true
 
     init(_ raw: ReadTransaction) {
         self.raw = raw
     }
 
-    /// Marks the snapshot's closure as returned (the transaction ends right after).
-    final func close() { isOpen = false }
+    /// Marks the snapshot's closure as returned (the transaction ends right after): every record
+    /// view made in it is invalid from here on.
+    final func close() { raw.endViews() }
 
-    /// What a record view remembers when it is made, to check with ``checkView(_:)``.
-    final var viewStamp: Int { raw.mutationStamp() }
-
-    /// Stops a record view used after its snapshot's closure returned, or after its own write
-    /// transaction changed a table: its bytes may be gone or moved (a put or delete in a write
-    /// transaction may split, move or free the page they lay on).
-    @inline(__always)
-    final func checkView(_ stamp: Int) {
-        precondition(isOpen, "A Larder record view was used after its read closure returned; views must not escape store.read { }. Copy what must outlive it (decoded()).")
-        precondition(raw.mutationStamp() == stamp, "A Larder record view was used after its write transaction changed the store; read views again after writing, or copy what must outlive a write (decoded()).")
-    }
+    /// What a record view made now checks on every access (see ``ViewValidity``).
+    final func viewValidity() -> ViewValidity { ViewValidity(cell: raw.viewCell()) }
 
     /// Calls `body` with the value under `key` where it lies in the map (no copy); nil when
     /// absent. The buffer is valid only inside `body`.
@@ -92,6 +77,13 @@ class TableReader {
     final func withValueBytes<K, V, R>(_ table: Table<K, V>, encodedKey key: [UInt8],
                                        _ body: (UnsafeRawBufferPointer) throws(LarderError) -> R) throws(LarderError) -> R? {
         try raw.withValueBytes(table, encodedKey: key, mapError: { LarderError($0) }, body)
+    }
+
+    /// Calls `body` with a walk over `range` that it steps itself (no closure per entry); the
+    /// walk and its bytes are valid only inside `body`, the bytes only until the next step.
+    final func withBytesWalk<K, V, R>(_ table: Table<K, V>, in range: KeyRange<K>, direction: ScanDirection,
+                                      _ body: (BytesWalk) throws(LarderError) -> R) throws(LarderError) -> R {
+        try raw.withBytesWalk(table, in: range, direction: direction.cursorDirection, mapError: { LarderError($0) }, body)
     }
 
     /// Calls `body` with a cursor over `table`, for merge walks; valid only inside `body`.

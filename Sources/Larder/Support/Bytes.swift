@@ -282,8 +282,14 @@ package enum UTF8Text {
     /// Whether the bytes equal `string`'s UTF-8, without building a string.
     @inline(__always)
     package static func equals(_ bytes: UnsafeRawBufferPointer, _ string: String) -> Bool {
-        var string = string
-        return string.withUTF8 { utf8 in
+        // Native and literal strings lend their UTF-8 where it lies: no copy of the string (and
+        // so no retain and release of its storage); only a bridged one takes the slow way.
+        let compared = string.utf8.withContiguousStorageIfAvailable { utf8 in
+            utf8.count == bytes.count && (utf8.isEmpty || memcmp(utf8.baseAddress!, bytes.baseAddress!, utf8.count) == 0)
+        }
+        if let compared { return compared }
+        var copy = string
+        return copy.withUTF8 { utf8 in
             utf8.count == bytes.count && (utf8.isEmpty || memcmp(utf8.baseAddress!, bytes.baseAddress!, utf8.count) == 0)
         }
     }

@@ -20,23 +20,50 @@ package class ReadTransaction {
     /// the request with it, whatever the closure did with the error.
     var brokenBy: StorageError?
     /// How many puts and deletes this transaction made (including failed attempts); always 0 for
-    /// a read-only snapshot. Bytes read in place are valid only while it has not changed: a write
-    /// transaction's put or delete may move or free the pages they lie on.
-    /// Not checked for exclusive access at run time (record views read it on every field; a
-    /// transaction is used by one thread at a time, and only its own put and delete write it).
+    /// a read-only snapshot.
+    /// Not checked for exclusive access at run time, nor is the next (both are touched at every
+    /// put and delete; a transaction is used by one thread at a time).
     @exclusivity(unchecked) package final fileprivate(set) var mutationCount = 0
-
-    /// ``mutationCount``, read through a call: inlined into another module, the read would carry
-    /// that module's run-time exclusivity check, which costs more than a record view's field.
-    @inline(never)
-    package final func mutationStamp() -> Int { mutationCount }
+    /// The cell this transaction's record views check (``ViewCells``), once it made one.
+    @exclusivity(unchecked) private final var viewCellTaken: UnsafeMutablePointer<UInt64>?
 
     init(handle: EnvironmentHandle, txn: OpaquePointer) {
         self.handle = handle
         self.txn = txn
     }
 
-    func invalidate() { valid = false }
+    deinit { endViews() }
+
+    func invalidate() {
+        valid = false
+        endViews()
+    }
+
+    /// The cell that record views made in this transaction check (see ``ViewCells``): a view
+    /// is valid while the cell's count is the one it was made at. The thread's cell, looked up at
+    /// the first call; the same cell for the rest of the transaction.
+    package final func viewCell() -> UnsafePointer<UInt64> {
+        assertValid()
+        if let viewCellTaken { return UnsafePointer(viewCellTaken) }
+        let cell = ViewCells.current()
+        viewCellTaken = cell
+        return UnsafePointer(cell)
+    }
+
+    /// Ends every record view made in this transaction (its closure returned); idempotent.
+    package final func endViews() {
+        guard let cell = viewCellTaken else { return }
+        viewCellTaken = nil
+        ViewCells.end(cell)
+    }
+
+    /// Counts a put or delete: it may move or free the pages that bytes read in place lie on, so
+    /// the views made before it end.
+    @inline(__always)
+    final func noteMutation() {
+        mutationCount += 1
+        viewCellTaken?.pointee += 1
+    }
 
     @inline(__always)
     func assertValid() {
@@ -192,6 +219,37 @@ package class ReadTransaction {
         }
         guard let found else { return nil }
         return try body(found)
+    }
+
+    /// Calls `body` with a walk over `range` that `body` steps itself, one call per entry:
+    /// what ``forEachBytes(_:in:direction:mapError:_:)`` does without a closure per entry, for a
+    /// loop in another module (a closure called per entry across modules is not specialized, and
+    /// its thunks cost more than LMDB's step). The walk and the bytes it shows are valid only
+    /// inside `body`, the bytes only until the next step.
+    ///
+    /// ```swift
+    /// try txn.withBytesWalk(audit, in: .from(UInt64(1)), mapError: { $0 }) { walk in
+    ///     while try walk.next() { total += walk.value.count }
+    /// }
+    /// ```
+    ///
+    /// - throws: `mapError` of an LMDB failure opening the cursor; whatever `body` throws (a
+    ///   failed step throws from ``BytesWalk/next()``).
+    package func withBytesWalk<K, V, R, E: Error>(
+        _ table: Table<K, V>, in range: KeyRange<K> = .all, direction: CursorDirection = .forward,
+        mapError: (StorageError) -> E, _ body: (BytesWalk) throws(E) -> R
+    ) throws(E) -> R {
+        assertValid()
+        let bounds = table.storedBounds(range)
+        var pointer: OpaquePointer?
+        do { try checkCall(mdb_cursor_open(txn, table.dbi, &pointer), "mdb_cursor_open") } catch { throw mapError(error) }
+        let walk = BytesWalk(transaction: self, cursor: pointer, lower: bounds.lower, upper: bounds.upper,
+                             direction: direction, stripsPrefix: table.keyPrefix != nil)
+        defer {
+            walk.invalidate()
+            mdb_cursor_close(pointer)
+        }
+        return try body(walk)
     }
 
     /// Calls `body` with a cursor over `table`, for walks that move through several tables side
@@ -468,7 +526,7 @@ package final class WriteTransaction: ReadTransaction {
                                phase: .write)
         }
         if let brokenBy { throw brokenBy.causing("mdb_put") }
-        mutationCount += 1
+        noteMutation()
         let flags: UInt32 = switch mode {
         case .upsert: 0
         case .insertNew: UInt32(MDB_NOOVERWRITE)
@@ -491,7 +549,7 @@ package final class WriteTransaction: ReadTransaction {
         assertValid()
         try handle.validateKey(count: key.count, table: tableName, phase: .write)
         if let brokenBy { throw brokenBy.causing("mdb_del") }
-        mutationCount += 1
+        noteMutation()
         var rc: Int32
         if let faults = handle.faults, let code = faults.fault(.delete, table: tableName, key: Array(key)) {
             rc = code
@@ -516,7 +574,7 @@ extension WriteTransaction {
         assertValid()
         guard let dbi = handle.tables[name] else { return false }
         if let brokenBy { throw brokenBy.causing("mdb_drop") }
-        mutationCount += 1
+        noteMutation()
         try checkCall(mdb_drop(txn, dbi, 1), "mdb_drop")
         return true
     }
@@ -590,5 +648,93 @@ package final class BytesCursor {
         do { try transaction.checkCall(rc, "mdb_cursor_get") } catch { throw mapError(error) }
         isPositioned = true
         return true
+    }
+}
+
+/// A walk over one range of a table inside ``ReadTransaction/withBytesWalk(_:in:direction:mapError:_:)``,
+/// stepped by its caller: each ``next()`` moves to the range's next entry (the first, at the
+/// first call) and shows it as ``key`` (without a view's prefix byte) and ``value`` where they
+/// lie in the map, valid until the next step.
+package final class BytesWalk {
+    private let transaction: ReadTransaction
+    private let cursor: OpaquePointer?
+    private let lower: [UInt8]?
+    private let upper: [UInt8]?
+    private let forward: Bool
+    private let stripsPrefix: Bool
+    // Touched at every step: no dynamic exclusivity checks (a walk belongs to one closure on one
+    // thread, and nothing reenters it).
+    @exclusivity(unchecked) private var valid = true
+    @exclusivity(unchecked) private var started = false
+    @exclusivity(unchecked) private var ended = false
+    @exclusivity(unchecked) private var currentKey = MDB_val()
+    @exclusivity(unchecked) private var currentValue = MDB_val()
+    /// The current entry's key (empty before the first step and after the last).
+    @exclusivity(unchecked) package private(set) var key = UnsafeRawBufferPointer(start: nil, count: 0)
+    /// The current entry's value (empty before the first step and after the last).
+    @exclusivity(unchecked) package private(set) var value = UnsafeRawBufferPointer(start: nil, count: 0)
+
+    init(transaction: ReadTransaction, cursor: OpaquePointer?, lower: [UInt8]?, upper: [UInt8]?,
+         direction: CursorDirection, stripsPrefix: Bool) {
+        self.transaction = transaction
+        self.cursor = cursor
+        self.lower = lower
+        self.upper = upper
+        forward = direction == .forward
+        self.stripsPrefix = stripsPrefix
+    }
+
+    func invalidate() { valid = false }
+
+    /// Moves to the next entry of the range; false (and ``key`` and ``value`` empty) once the
+    /// range is done.
+    ///
+    /// - throws: an LMDB failure (the walk is done then).
+    package func next() throws(StorageError) -> Bool {
+        precondition(valid, "A Larder walk was used after its closure returned.")
+        guard !ended else { return false }
+        let rc: Int32
+        if started {
+            rc = mdb_cursor_get(cursor, &currentKey, &currentValue, forward ? MDB_NEXT : MDB_PREV)
+        } else {
+            started = true
+            rc = position()
+        }
+        guard rc == MDB_SUCCESS else { return try end(rc) }
+        let keyBytes = ReadTransaction.buffer(currentKey)
+        if forward {
+            if let upper, !ReadTransaction.precedes(keyBytes, upper) { return try end(MDB_NOTFOUND) }
+        } else {
+            if let lower, ReadTransaction.precedes(keyBytes, lower) { return try end(MDB_NOTFOUND) }
+        }
+        key = stripsPrefix && !keyBytes.isEmpty ? UnsafeRawBufferPointer(rebasing: keyBytes[1...]) : keyBytes
+        value = ReadTransaction.buffer(currentValue)
+        return true
+    }
+
+    /// The range's first entry (last, going backward), as ``ReadTransaction/forEachBytes(_:in:direction:mapError:_:)`` finds it.
+    private func position() -> Int32 {
+        func seek(_ bytes: [UInt8]) -> Int32 {
+            bytes.withUnsafeBytes { raw in
+                currentKey = MDB_val(mv_size: raw.count, mv_data: UnsafeMutableRawPointer(mutating: raw.baseAddress))
+                return mdb_cursor_get(cursor, &currentKey, &currentValue, MDB_SET_RANGE)
+            }
+        }
+        if forward {
+            return lower.map { seek($0) } ?? mdb_cursor_get(cursor, &currentKey, &currentValue, MDB_FIRST)
+        }
+        guard let upper else { return mdb_cursor_get(cursor, &currentKey, &currentValue, MDB_LAST) }
+        // SET_RANGE lands on the first key >= upper, which is outside the range.
+        let rc = seek(upper)
+        if rc == MDB_NOTFOUND { return mdb_cursor_get(cursor, &currentKey, &currentValue, MDB_LAST) }
+        return rc == MDB_SUCCESS ? mdb_cursor_get(cursor, &currentKey, &currentValue, MDB_PREV) : rc
+    }
+
+    private func end(_ rc: Int32) throws(StorageError) -> Bool {
+        ended = true
+        key = UnsafeRawBufferPointer(start: nil, count: 0)
+        value = UnsafeRawBufferPointer(start: nil, count: 0)
+        if rc != MDB_NOTFOUND { try transaction.checkCall(rc, "mdb_cursor_get") }
+        return false
     }
 }
