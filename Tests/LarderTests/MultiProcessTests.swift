@@ -34,6 +34,34 @@ struct MultiProcessTests {
         }
     }
 
+    /// Two processes open one schema-1 store writable at once: LMDB serializes their writers, the
+    /// one that comes second finds schema 2 inside its write transaction and migrates nothing, so
+    /// the log holds one SCHEMA_MIGRATED record from 1 to 2 and both processes' writes after it.
+    @Test func twoProcessesOpeningASchema1StoreMigrateItOnce() async throws {
+        let directory = try TemporaryDirectory(prefix: "larder-migrate-race")
+        let path = directory.path("store")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let fixtureStore = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/schema-v1/store/data.mdb")
+        try FileManager.default.copyItem(atPath: fixtureStore.path, toPath: path + "/data.mdb")
+        async let first = runProcess(fixture, ["write", path, "20", "racer-a"])
+        async let second = runProcess(fixture, ["write", path, "20", "racer-b"])
+        let (a, b) = try await (first, second)
+        #expect(a.status == 0 && b.status == 0, "fixture failed: \(a.error) \(b.error)")
+        let store = try Store.open(at: path, options: .init(readOnly: true))
+        defer { store.close() }
+        let report = try store.verify()
+        #expect(report.isIntact, "\(report.problems)")
+        try store.read { (view: StoreView) throws in
+            let records = try view.audit.records(fromSeq: 1, limit: 1_000).records
+            let migrations = records.filter { $0.record.event == .schemaMigrated && $0.record.payload.contains("\"from_schema\":1") }
+            #expect(migrations.count == 1, "\(migrations.map(\.seq))")
+            #expect(migrations.first?.seq == 203)
+            #expect(try view.audit.records(ref: CorrelationRef("writer", "racer-a"), limit: 100).records.count == 20)
+            #expect(try view.audit.records(ref: CorrelationRef("writer", "racer-b"), limit: 100).records.count == 20)
+        }
+    }
+
     @Test func aSecondProcessReadsWhileTheFirstWrites() async throws {
         let temporary = try TemporaryStore()
         let store = temporary.store
