@@ -170,6 +170,11 @@ struct CommandTests {
         let stats = await larder("stats", "--db", db)
         #expect(stats.status == 0, "\(stats.err)")
         #expect(stats.out.contains("max 1048576 (recorded by the store's writer)"), "\(stats.out)")
+        // Every table's name stands apart from its count, the longest included.
+        for line in stats.out.split(separator: "\n") where line.hasPrefix("compensation_proposals") || line.hasPrefix("audit ") {
+            #expect(line.split(separator: " ", omittingEmptySubsequences: true).count == 4, "\(line)")
+        }
+        #expect(stats.out.contains("compensation_proposals "), "\(stats.out)")
         // The tool's own opens record nothing: the application's maximum stays.
         #expect(await larder("backup", "--db", db, "--to", directory.path("copy")).status == 0)
         #expect(await larder("stats", "--db", db).out.contains("max 1048576 (recorded by the store's writer)"))

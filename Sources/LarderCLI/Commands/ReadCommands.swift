@@ -127,9 +127,12 @@ struct StatsCommand: ParsableCommand {
         let shipping: String
         do { shipping = Self.shipping(try store.shippingLag()) } catch { shipping = "unknown: \(error.message)" }
         console.print("  shipping: " + shipping)
-        console.print("TABLE".column(22) + "ENTRIES".column(12) + "DEPTH".column(7) + "PAGES")
-        for table in try store.tableStatistics() {
-            console.print(table.name.column(22) + String(table.entries).column(12) + String(table.depth).column(7)
+        let tables = try store.tableStatistics()
+        // As wide as the longest name and a gap (compensation_proposals filled 22 columns).
+        let nameWidth = max(22, (tables.map(\.name.count).max() ?? 0) + 2)
+        console.print("TABLE".column(nameWidth) + "ENTRIES".column(12) + "DEPTH".column(7) + "PAGES")
+        for table in tables {
+            console.print(table.name.column(nameWidth) + String(table.entries).column(12) + String(table.depth).column(7)
                           + String(table.branchPages + table.leafPages + table.overflowPages))
         }
     }
