@@ -23,17 +23,8 @@ public struct AuditLog {
     /// The newest record's seq and chain hash (``ChainHead/empty`` for an empty log), read from
     /// the log itself.
     public func head() throws(LarderError) -> ChainHead {
-        // Read in place: the seq from the key, the chain hash from the value's last 32 bytes
-        // (every append reads the head; copying the whole record was most of that).
-        var head = ChainHead.empty
-        try txn.forEachBytes(tables.audit, direction: .backward) { key, value throws(LarderError) -> Bool in
-            guard value.count > 64 else {
-                throw ByteReader.malformed("an audit value of \(value.count) bytes is too short")
-            }
-            head = ChainHead(seq: try Self.seq(key: key), chainHash: Array(UnsafeRawBufferPointer(rebasing: value[(value.count - 32)...])))
-            return false
-        }
-        return head
+        // Read in place (every write reads the head; copying the whole record was most of that).
+        try headAndLastTime().head
     }
 
     /// How many records the log holds.
@@ -179,14 +170,17 @@ public struct AuditLog {
         return time
     }
 
-    /// The time of the newest record, nil for an empty log.
-    func lastTimeMicros() throws(LarderError) -> Int64? {
-        var time: Int64?
-        try txn.forEachBytes(tables.audit, direction: .backward) { _, value throws(LarderError) -> Bool in
-            time = try Self.time(value: value)
+    /// The head and the time of the newest record (nil for an empty log), read in place in one
+    /// step: every write needs both before it runs.
+    func headAndLastTime() throws(LarderError) -> (head: ChainHead, timeMicros: Int64?) {
+        var found: (ChainHead, Int64?) = (.empty, nil)
+        try txn.forEachBytes(tables.audit, direction: .backward) { key, value throws(LarderError) -> Bool in
+            guard value.count > 64 else { throw ByteReader.malformed("an audit value of \(value.count) bytes is too short") }
+            found = (ChainHead(seq: try Self.seq(key: key), chainHash: Array(UnsafeRawBufferPointer(rebasing: value[(value.count - 32)...]))),
+                     try Self.time(value: value))
             return false
         }
-        return time
+        return found
     }
 
     /// A record's time from its stored value: bytes 9..<17 (version, seq, time; section 3).

@@ -223,10 +223,11 @@ extension Store {
             }
             // Record times never decrease (docs/FORMAT.md section 3): a clock that went back writes
             // the last record's time again, so that a time range is found by binary search on seq.
-            let time = max(options.clock.now().unixMicros, try AuditLog(txn: txn, tables: tables).lastTimeMicros() ?? .min)
+            let last = try AuditLog(txn: txn, tables: tables).headAndLastTime()
+            let time = max(options.clock.now().unixMicros, last.timeMicros ?? .min)
             let storeTransaction = StoreTransaction(context: plan.context, timeMicros: time, txn: txn, tables: tables,
                                                     fault: options.auditFaultInjection, policy: options.policy,
-                                                    keepsMerkleTree: options.keepsMerkleTree)
+                                                    keepsMerkleTree: options.keepsMerkleTree, head: last.head)
             let result = try body(storeTransaction)
             if let broken = storeTransaction.brokenBy { throw broken }
             guard !storeTransaction.mutated || !storeTransaction.appended.isEmpty else {

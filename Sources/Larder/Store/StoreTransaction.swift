@@ -33,7 +33,8 @@ public final class StoreTransaction {
     let policy: FailurePolicy
     /// Audit records appended by this write, in order.
     public private(set) var appended: [AuditEntry] = []
-    /// Read from the log at the first append of this transaction, then advanced by each append.
+    /// The log's head as this transaction found it (or read at its first append), then advanced
+    /// by each append.
     private var head: ChainHead?
     /// Set when a domain store failed after it had begun writing: the write cannot commit, even
     /// if the closure caught the error and went on.
@@ -42,8 +43,10 @@ public final class StoreTransaction {
     /// Whether appends keep the Merkle tree (always, but in benchmarks that measure its cost).
     private let keepsMerkleTree: Bool
 
+    /// `head`, when given, is the log's head as this transaction found it (read with the time).
     init(context: WriteContext, timeMicros: UnixMicros, txn: TableWriter, tables: StoreTables,
-         fault: AuditFaultInjection?, policy: FailurePolicy, keepsMerkleTree: Bool = true) {
+         fault: AuditFaultInjection?, policy: FailurePolicy, keepsMerkleTree: Bool = true, head: ChainHead? = nil) {
+        self.head = head
         self.keepsMerkleTree = keepsMerkleTree
         self.policy = policy
         self.context = context
