@@ -143,18 +143,15 @@ public struct AuditLog {
 
     /// The first seq from which record times never decrease (`meta.time_ordered_from`; 1 when
     /// the store has no such key).
-    func timeOrderedFrom() throws(LarderError) -> UInt64 {
-        guard let bytes = try txn.get(tables.meta, MetaKey.timeOrderedFrom) else { return 1 }
-        var reader = ByteReader(bytes)
-        let seq = try reader.readUInt64()
-        try reader.expectEnd()
-        return seq
-    }
+    func timeOrderedFrom() throws(LarderError) -> UInt64 { try metaSeq(MetaKey.timeOrderedFrom) }
 
     /// The seq a decisions purge starts walking the log at (`meta.decision_purge_from`; 1 when
     /// no purge removed anything yet).
-    func decisionPurgeFrom() throws(LarderError) -> UInt64 {
-        guard let bytes = try txn.get(tables.meta, MetaKey.decisionPurgeFrom) else { return 1 }
+    func decisionPurgeFrom() throws(LarderError) -> UInt64 { try metaSeq(MetaKey.decisionPurgeFrom) }
+
+    /// A `u64` seq kept in meta under `name`, 1 when absent.
+    private func metaSeq(_ name: String) throws(LarderError) -> UInt64 {
+        guard let bytes = try txn.get(tables.meta, name) else { return 1 }
         var reader = ByteReader(bytes)
         let seq = try reader.readUInt64()
         try reader.expectEnd()

@@ -258,23 +258,26 @@ final class Verifier {
             problem(.metaMismatch, seq: nil, table: table,
                     "meta holds a chain_head (\(bytes.hexString)), which schema 2 does not keep: the head is the last record")
         }
-        guard let bytes = try txn.get(tables.meta, MetaKey.timeOrderedFrom) else {
-            problem(.metaMismatch, seq: nil, table: table, "meta has no time_ordered_from")
-            return
+        guard try checkMetaSeq(MetaKey.timeOrderedFrom, required: true) else { return }
+        try checkMetaSeq(MetaKey.decisionPurgeFrom, required: false)
+    }
+
+    /// A seq kept in meta under `name` is a `u64` from 1 to one past the head; false when it is
+    /// not (or is absent though `required`), with the problem reported.
+    @discardableResult
+    private func checkMetaSeq(_ name: String, required: Bool) throws(LarderError) -> Bool {
+        let table = StoreTables.metaName
+        guard let bytes = try txn.get(tables.meta, name) else {
+            if required { problem(.metaMismatch, seq: nil, table: table, "meta has no \(name)") }
+            return !required
         }
         var reader = ByteReader(bytes)
-        guard let from = try? reader.readUInt64(), reader.isAtEnd, from >= 1, from <= report.head.seq + 1 else {
+        guard let seq = try? reader.readUInt64(), reader.isAtEnd, seq >= 1, seq <= report.head.seq + 1 else {
             problem(.metaMismatch, seq: nil, table: table,
-                    "meta.time_ordered_from (\(bytes.hexString)) is not a seq from 1 to one past the head (\(report.head.seq))")
-            return
+                    "meta.\(name) (\(bytes.hexString)) is not a seq from 1 to one past the head (\(report.head.seq))")
+            return false
         }
-        if let bytes = try txn.get(tables.meta, MetaKey.decisionPurgeFrom) {
-            var reader = ByteReader(bytes)
-            if !((try? reader.readUInt64()).map { $0 >= 1 && $0 <= report.head.seq + 1 } == true && reader.isAtEnd) {
-                problem(.metaMismatch, seq: nil, table: table,
-                        "meta.decision_purge_from (\(bytes.hexString)) is not a seq from 1 to one past the head (\(report.head.seq))")
-            }
-        }
+        return true
     }
 
     /// The stored Merkle nodes against the records: each level L holds exactly ⌊head / 256^L⌋
